@@ -1,0 +1,105 @@
+"""Vitrine's exception tree; each class carries the HTTP status the API answers with.
+
+    VitrineError                      base; 500
+    ├── InvalidRequest                bad query parameter or form field; 400
+    │   └── InvalidImage              upload missing, not an image, or corrupt; 400
+    ├── PayloadTooLarge               upload over the size or pixel limit; 413
+    ├── UnsupportedMediaType          upload of a type we do not read; 415
+    ├── NotFound                      404
+    │   └── ProductNotFound           unknown sku
+    ├── InvalidCatalogRow             a catalog row that cannot be loaded; 422
+    ├── ConfigurationError            settings that cannot work (unknown encoder,
+    │   │                             checkpoint for other encoders); 500
+    │   └── IndexConfigMismatch       collection built by other encoders or dimensions
+    └── IndexUnavailable              the vector index cannot be reached or is locked; 503
+
+``backend.api.errors.register_error_handlers`` maps them to ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+
+class VitrineError(Exception):
+    """Base of every error Vitrine raises on purpose."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(VitrineError):
+    """A request parameter is missing, malformed or out of range."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class InvalidImage(InvalidRequest):
+    """An uploaded or referenced image is missing, not an image, or cannot be decoded."""
+
+    code = "invalid_image"
+
+
+class PayloadTooLarge(VitrineError):
+    """An upload exceeds the byte or pixel limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(VitrineError):
+    """An upload of a content type Vitrine does not read."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class NotFound(VitrineError):
+    """A resource does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class ProductNotFound(NotFound):
+    """No product has the requested sku."""
+
+    code = "product_not_found"
+
+    def __init__(self, sku: str) -> None:
+        super().__init__(f"no product with sku {sku!r}")
+        self.sku = sku
+
+
+class InvalidCatalogRow(VitrineError):
+    """A catalog row fails validation; carries its line number."""
+
+    status = 422
+    code = "invalid_catalog_row"
+
+    def __init__(self, message: str, *, line: int | None = None, sku: str | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.sku = sku
+
+
+class ConfigurationError(VitrineError):
+    """Settings that cannot work: an unknown encoder name, a missing model file."""
+
+    code = "configuration_error"
+
+
+class IndexConfigMismatch(ConfigurationError):
+    """The collection on disk was built by other encoders or with other vector sizes."""
+
+    code = "index_config_mismatch"
+
+
+class IndexUnavailable(VitrineError):
+    """The vector index cannot be reached, or its folder is held by another process."""
+
+    status = 503
+    code = "index_unavailable"

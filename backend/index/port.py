@@ -1,0 +1,175 @@
+"""The vector-index port: the small vocabulary the rest of Vitrine speaks to Qdrant in.
+
+Only the adapters (``edge.py`` for Qdrant Edge in-process, ``qdrant.py`` for qdrant-client)
+import an engine; loaders and search build ``Point``s, ``Filters`` and queries from here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+# Point ids are UUIDv5 of the sku in this namespace, so reloading a catalog never duplicates.
+POINT_NAMESPACE = uuid.UUID("6f1c3f0e-5b7a-4c59-9d1e-7a4f2b8e9c10")
+
+# Payload fields with an index: the filters a shopper can apply.
+KEYWORD_FIELDS = ("sku", "category", "brand")
+FLOAT_FIELDS = ("price",)
+BOOL_FIELDS = ("in_stock",)
+
+Vector = Sequence[float] | NDArray[np.float32]
+
+
+def point_id(sku: str) -> str:
+    """The stable point id of a product: UUIDv5 of its sku."""
+    return str(uuid.uuid5(POINT_NAMESPACE, sku))
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    """A sparse vector: parallel lists of dimension indices and weights."""
+
+    indices: Sequence[int]
+    values: Sequence[float]
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """What a collection holds: dense vector sizes and the encoders that made them."""
+
+    dense: Mapping[str, int]  # vector name -> dimension, e.g. {"text": 384, "image": 1280}
+    encoders: Mapping[str, str]  # vector name -> encoder name, e.g. {"text": "minilm"}
+    sparse: Sequence[str] = ("keywords",)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One product as the index stores it."""
+
+    id: str
+    vectors: Mapping[str, Vector] = field(default_factory=dict)
+    sparse: Mapping[str, SparseVector] = field(default_factory=dict)
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    """A point read back from the index; ``vectors`` holds only the names asked for."""
+
+    id: str
+    payload: Mapping[str, Any]
+    vectors: Mapping[str, NDArray[np.float32]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Shopper filters, applied inside the vector query (never by dropping results after)."""
+
+    categories: Sequence[str] = ()  # any of
+    brands: Sequence[str] = ()  # any of
+    price_min: float | None = None  # inclusive
+    price_max: float | None = None  # inclusive
+    in_stock: bool | None = None
+    exclude_ids: Sequence[str] = ()  # point ids never returned (the product itself in "similar")
+
+    def is_empty(self) -> bool:
+        """True when nothing narrows the query."""
+        return not (
+            self.categories
+            or self.brands
+            or self.price_min is not None
+            or self.price_max is not None
+            or self.in_stock is not None
+            or self.exclude_ids
+        )
+
+
+@dataclass(frozen=True)
+class DenseQuery:
+    """Nearest neighbours of ``vector`` in the named dense vector ``using``."""
+
+    vector: Vector
+    using: str
+
+
+@dataclass(frozen=True)
+class SparseQuery:
+    """Dot-product match of a sparse vector against the named sparse vector ``using``."""
+
+    vector: SparseVector
+    using: str = "keywords"
+
+
+Query = DenseQuery | SparseQuery
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: point id, engine score, stored payload."""
+
+    id: str
+    score: float
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What the index says about its collection."""
+
+    spec: CollectionSpec
+    points: int
+
+
+class VectorIndex(Protocol):
+    """The port; both adapters implement it with the same behaviour."""
+
+    def ensure_collection(self, spec: CollectionSpec) -> None:
+        """Create the collection, or check that the existing one matches ``spec``.
+
+        Raises ``IndexConfigMismatch`` naming both encoder sets when it does not.
+        """
+
+    def info(self) -> CollectionInfo | None:
+        """The collection's spec and point count, or None when it does not exist yet."""
+
+    def upsert(self, points: Sequence[Point]) -> None:
+        """Insert or replace points by id (durable on return)."""
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove points by id; unknown ids are ignored."""
+
+    def search(
+        self, query: Query, *, filters: Filters = ..., limit: int = 10, offset: int = 0
+    ) -> list[Hit]:
+        """Best matches for one signal, filtered inside the engine."""
+
+    def hybrid(
+        self,
+        queries: Sequence[Query],
+        *,
+        filters: Filters = ...,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """One engine query: a filtered prefetch per signal, fused by reciprocal rank."""
+
+    def retrieve(self, ids: Sequence[str], *, vectors: Sequence[str] = ()) -> list[StoredPoint]:
+        """Points by id (missing ids are left out), with the named vectors if asked."""
+
+    def count(self, filters: Filters = ...) -> int:
+        """Exact number of points matching the filters."""
+
+    def optimize(self) -> None:
+        """Build search structures after a bulk load (may take a while; not on a request)."""
+
+    def ping(self) -> None:
+        """Raise ``IndexUnavailable`` if the engine cannot answer."""
+
+    def close(self) -> None:
+        """Flush and release the engine (and its folder lock)."""

@@ -1,0 +1,102 @@
+"""One Settings object for the whole app, read from ``VITRINE_*`` environment variables.
+
+Every knob has a default that works offline on a laptop: a SQLite file and a Qdrant Edge
+shard under ``var/``, the bundled MiniLM text encoder and EfficientNet-Lite0 image encoder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+def _to_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one Vitrine deployment; see the README's configuration table."""
+
+    var_dir: Path = Path("var")
+    database_url: str = ""  # default: sqlite:///<var_dir>/vitrine.db
+    # Vector index: Qdrant Edge in-process (default) or qdrant-client ("qdrant").
+    index_backend: str = "edge"
+    qdrant_path: Path | None = None  # default: <var_dir>/qdrant (Edge shard or local-mode folder)
+    qdrant_url: str | None = None  # a Qdrant server or cluster; implies index_backend=qdrant
+    qdrant_api_key: str | None = None
+    collection: str = "products"
+    # Encoders, by registry name (see backend/encoders/registry.py).
+    text_encoder: str = "minilm"
+    image_encoder: str = "efficientnet-lite0"
+    image_runtime: str = "auto"  # auto | onnx | torch
+    device: str = "auto"  # auto | cpu | cuda
+    encode_batch_size: int = 32
+    model_cache_dir: Path | None = None  # default: <var_dir>/models (exported ONNX files)
+    media_dir: Path | None = None  # default: <var_dir>/media (product images the app serves)
+    default_currency: str = "USD"
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    search_candidates: int = 100  # per-signal candidates fused in hybrid mode
+    host: str = "127.0.0.1"
+    port: int = 8000
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        var = Path(self.var_dir)
+        object.__setattr__(self, "var_dir", var)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{var / 'vitrine.db'}")
+        if self.qdrant_path is None:
+            object.__setattr__(self, "qdrant_path", var / "qdrant")
+        if self.model_cache_dir is None:
+            object.__setattr__(self, "model_cache_dir", var / "models")
+        if self.media_dir is None:
+            object.__setattr__(self, "media_dir", var / "media")
+        if self.qdrant_url:
+            object.__setattr__(self, "index_backend", "qdrant")
+        if self.index_backend not in {"edge", "qdrant"}:
+            raise ValueError(f"VITRINE_INDEX_BACKEND must be edge or qdrant, not {self.index_backend!r}")
+        if self.image_runtime not in {"auto", "onnx", "torch"}:
+            raise ValueError(f"VITRINE_IMAGE_RUNTIME must be auto, onnx or torch, not {self.image_runtime!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``VITRINE_<FIELD>`` variables, then explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f"VITRINE_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (derived paths are re-derived only if unset)."""
+        return replace(self, **changes)
+
+
+def _convert(name: str, type_: Any, raw: str) -> Any:
+    type_name = str(type_)
+    try:
+        if "Path" in type_name:
+            return Path(raw)
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("bool"):
+            return _to_bool(raw)
+    except ValueError as exc:
+        raise ValueError(f"VITRINE_{name.upper()}: {exc}") from exc
+    return raw
