@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp-install
+# torch comes from the machine's local wheels (pip, Python 3.11); asking for it by exact
+# version keeps pip from pulling a multi-GB CUDA build from the index.
+ifeq ($(shell uname -m),aarch64)
+TORCH := torch==2.9.1 torchvision==0.24.1
+else
+TORCH := torch==2.14.1 torchvision==0.29.1
+endif
+
+.PHONY: install run serve demo lint typecheck test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/vitrine migrate
+	$(BIN)/vitrine load data/demo/catalog.csv --images data/demo/images
+
+run: demo
+	$(BIN)/vitrine serve
+
+serve: install
+	$(BIN)/vitrine serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest --cov --cov-report=term
+
+bench: install
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/query_latency.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .coverage

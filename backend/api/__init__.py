@@ -1,0 +1,1 @@
+"""HTTP API: blueprints for products, search and health, and the one error handler."""

@@ -1,0 +1,37 @@
+"""One place that turns exceptions into the JSON error shape ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from backend.errors import VitrineError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    """The JSON error body with its status."""
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map our exceptions, HTTP errors and anything unexpected to JSON errors."""
+
+    @app.errorhandler(VitrineError)
+    def vitrine_error(exc: VitrineError) -> tuple[Response, int]:
+        if exc.status >= 500:
+            log.error("%s: %s", exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "an unexpected error occurred")

@@ -1,0 +1,54 @@
+"""Catalog routes: list products, one product, more like this."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from backend.api.results import search_response, search_service
+from backend.api.serialize import product_json
+from backend.catalog import service as catalog
+from backend.catalog.db import get_session
+from backend.search.params import parse_filters, parse_page
+
+bp = Blueprint("products", __name__, url_prefix="/api/products")
+
+
+@bp.get("")
+def list_products() -> dict[str, Any]:
+    """Catalog listing, filtered by category/brand, ordered by sku."""
+    limit, offset = parse_page(request.args, default_limit=20)
+    categories = request.args.getlist("category")
+    brands = request.args.getlist("brand")
+    session = get_session()
+    products = catalog.list_products(
+        session=session, categories=categories, brands=brands, limit=limit, offset=offset
+    )
+    total = catalog.count_products(session=session, categories=categories, brands=brands)
+    return {
+        "products": [product_json(p) for p in products],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@bp.get("/<sku>")
+def get_product(sku: str) -> dict[str, Any]:
+    """One product by sku (404 if unknown)."""
+    return product_json(catalog.get_product(session=get_session(), sku=sku))
+
+
+@bp.get("/<sku>/similar")
+def similar(sku: str) -> dict[str, Any]:
+    """Products like this one (never itself), with the same filters as search."""
+    catalog.get_product(session=get_session(), sku=sku)  # 404 for an unknown sku
+    filters = parse_filters(request.args)
+    limit, offset = parse_page(request.args)
+    using = request.args.get("using") or None
+    hits = search_service().similar(sku, using=using, filters=filters, limit=limit, offset=offset)
+    return search_response(
+        hits, query={"sku": sku, "using": using or "text+image"}, filters=filters, limit=limit,
+        offset=offset,
+    )

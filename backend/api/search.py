@@ -1,0 +1,53 @@
+"""Search routes: text/hybrid search and visual search by an uploaded picture."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, request
+
+from backend.api.results import search_response, search_service
+from backend.errors import InvalidImage, InvalidRequest
+from backend.media import decode_image
+from backend.search.params import parse_filters, parse_mode, parse_page
+
+bp = Blueprint("search", __name__, url_prefix="/api/search")
+
+MAX_QUERY_CHARS = 512
+
+
+@bp.get("")
+def search_text() -> dict[str, Any]:
+    """``GET /api/search?q=...``: products for the shopper's words, filtered in the engine."""
+    q = (request.args.get("q") or "").strip()
+    if not q:
+        raise InvalidRequest("q is required: the words to search for")
+    if len(q) > MAX_QUERY_CHARS:
+        raise InvalidRequest(f"q is longer than {MAX_QUERY_CHARS} characters")
+    mode = parse_mode(request.args)
+    filters = parse_filters(request.args)
+    limit, offset = parse_page(request.args)
+    hits = search_service().search_text(q, mode=mode, filters=filters, limit=limit, offset=offset)
+    return search_response(
+        hits, query={"q": q, "mode": mode}, filters=filters, limit=limit, offset=offset, mode=mode
+    )
+
+
+@bp.post("/image")
+def search_image() -> dict[str, Any]:
+    """``POST /api/search/image``: multipart ``image`` (+ filters as form fields)."""
+    upload = request.files.get("image")
+    if upload is None or not upload.filename and not upload.content_length:
+        raise InvalidImage("upload a picture in the multipart field 'image'")
+    settings = current_app.config["VITRINE_SETTINGS"]
+    data = upload.read(settings.max_image_bytes + 1)
+    decoded = decode_image(
+        data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
+    )
+    filters = parse_filters(request.form)
+    limit, offset = parse_page(request.form)
+    hits = search_service().search_image(decoded.image, filters=filters, limit=limit, offset=offset)
+    return search_response(
+        hits, query={"image": upload.filename or "image", "mode": "image"}, filters=filters,
+        limit=limit, offset=offset, mode="image",
+    )

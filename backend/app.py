@@ -1,0 +1,43 @@
+"""``create_app(settings)``: the Flask application factory, the one place blueprints are registered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from backend.api import errors, products, search, system
+from backend.catalog import db
+from backend.encoders import ext as encoders_ext
+from backend.index import ext as index_ext
+from backend.indexing import collection_spec
+from backend.settings import Settings
+
+# Multipart overhead allowed on top of the image size limit before Flask answers 413.
+_FORM_OVERHEAD = 64 * 1024
+
+
+def create_app(settings: Settings | None = None, *, config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: catalog database, encoders, vector index, blueprints, error handlers."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        VITRINE_SETTINGS=settings,
+        MAX_CONTENT_LENGTH=settings.max_image_bytes + _FORM_OVERHEAD,
+        JSON_SORT_KEYS=False,
+    )
+    if config:
+        app.config.update(config)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    db.init_app(app)
+    encoders_ext.init_app(app)
+    text, image = encoders_ext.get_encoders_of(app)
+    index_ext.init_app(app, collection_spec(text, image))
+
+    for blueprint in (products.bp, search.bp, system.bp):
+        app.register_blueprint(blueprint)
+    errors.register_error_handlers(app)
+    return app

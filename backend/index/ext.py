@@ -1,0 +1,69 @@
+"""Flask wiring of the vector index: opened at start-up, reopened on demand if it was down.
+
+A collection built by other encoders stops start-up with a clear message; an index that
+cannot be reached (a Qdrant server that is down) lets the app start, answer 503 on search
+and report it in ``/health`` until it comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask, current_app
+
+from backend.errors import IndexUnavailable
+from backend.index.factory import open_index
+from backend.index.port import CollectionSpec, VectorIndex
+from backend.settings import Settings
+
+EXTENSION = "vitrine_index"
+log = logging.getLogger(__name__)
+
+
+class IndexHandle:
+    """Opens the index lazily and keeps it; ``get()`` raises IndexUnavailable while it is down."""
+
+    def __init__(self, settings: Settings, spec: CollectionSpec) -> None:
+        self._settings = settings
+        self._spec = spec
+        self._index: VectorIndex | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> VectorIndex:
+        """The open index, opening it (and checking its collection) on first use."""
+        if self._index is not None:
+            return self._index
+        with self._lock:
+            if self._index is None:
+                index = open_index(self._settings)
+                try:
+                    index.ensure_collection(self._spec)
+                except Exception:
+                    index.close()
+                    raise
+                self._index = index
+        return self._index
+
+    def close(self) -> None:
+        """Close the index and release its folder."""
+        with self._lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+
+def init_app(app: Flask, spec: CollectionSpec) -> None:
+    """Attach an index handle for the collection ``spec`` and try to open it now."""
+    handle = IndexHandle(app.config["VITRINE_SETTINGS"], spec)
+    app.extensions[EXTENSION] = handle
+    try:
+        handle.get()
+    except IndexUnavailable as exc:
+        log.warning("vector index unavailable at start-up: %s", exc.message)
+
+
+def get_index() -> VectorIndex:
+    """The current app's open index (IndexUnavailable, hence 503, if it cannot be opened)."""
+    handle: IndexHandle = current_app.extensions[EXTENSION]
+    return handle.get()

@@ -1,0 +1,109 @@
+"""Catalog products to index points: the text each is embedded from, its payload, its vectors.
+
+Loaders (and later re-indexing) call ``build_points`` on batches of stored products; the
+collection's shape follows from the encoders (``collection_spec``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from backend.catalog.models import Product
+from backend.encoders.base import ImageEncoder, TextEncoder
+from backend.index.port import CollectionSpec, Point, SparseVector, point_id
+from backend.search import keywords
+
+TEXT_VECTOR = "text"
+IMAGE_VECTOR = "image"
+KEYWORDS_VECTOR = "keywords"
+
+
+def collection_spec(text: TextEncoder, image: ImageEncoder) -> CollectionSpec:
+    """The collection the encoders produce vectors for."""
+    return CollectionSpec(
+        dense={TEXT_VECTOR: text.dim, IMAGE_VECTOR: image.dim},
+        encoders={TEXT_VECTOR: text.name, IMAGE_VECTOR: image.name},
+        sparse=(KEYWORDS_VECTOR,),
+    )
+
+
+def product_text(product: Product) -> str:
+    """What the text vector of a product is computed from."""
+    parts = [product.title, *product.titles.values()]
+    if product.keywords:
+        parts.append(", ".join(product.keywords))
+    parts.extend(p for p in (product.category, product.brand) if p)
+    if product.description:
+        parts.append(product.description)
+    return ". ".join(parts)
+
+
+def product_keywords(product: Product) -> SparseVector:
+    """The sparse keyword vector of a product."""
+    return keywords.document_vector(
+        {
+            "title": [product.title],
+            "titles": list(product.titles.values()),
+            "brand": [product.brand] if product.brand else [],
+            "keywords": product.keywords,
+            "category": [product.category] if product.category else [],
+        }
+    )
+
+
+def product_payload(product: Product) -> dict[str, Any]:
+    """The filterable and displayable fields stored with the point."""
+    payload: dict[str, Any] = {
+        "sku": product.sku,
+        "title": product.title,
+        "in_stock": product.in_stock,
+        "currency": product.currency,
+        "content_hash": product.content_hash,
+    }
+    if product.category is not None:
+        payload["category"] = product.category
+    if product.brand is not None:
+        payload["brand"] = product.brand
+    if product.price is not None:
+        payload["price"] = float(product.price)
+    return payload
+
+
+def primary_image(product: Product, media_dir: Path) -> Image.Image | None:
+    """The product's first image, read from the media folder, or None if it has none."""
+    if not product.images:
+        return None
+    with Image.open(media_dir / product.images[0].path) as img:
+        img.load()
+        return img
+
+
+def build_points(
+    products: Sequence[Product], *, text: TextEncoder, image: ImageEncoder, media_dir: Path
+) -> list[Point]:
+    """Encode a batch of products (texts and primary images in one pass each) into points."""
+    text_vectors = text.encode([product_text(p) for p in products])
+    pictures = [primary_image(p, media_dir) for p in products]
+    with_picture = [i for i, pic in enumerate(pictures) if pic is not None]
+    image_vectors = image.encode([pictures[i] for i in with_picture]) if with_picture else None
+    image_rows = {i: row for row, i in enumerate(with_picture)}
+
+    points = []
+    for i, product in enumerate(products):
+        vectors: dict[str, np.ndarray] = {TEXT_VECTOR: text_vectors[i]}
+        if image_vectors is not None and i in image_rows:
+            vectors[IMAGE_VECTOR] = image_vectors[image_rows[i]]
+        points.append(
+            Point(
+                id=point_id(product.sku),
+                vectors=vectors,
+                sparse={KEYWORDS_VECTOR: product_keywords(product)},
+                payload=product_payload(product),
+            )
+        )
+    return points

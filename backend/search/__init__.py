@@ -1,0 +1,1 @@
+"""Query planning: request parameters to filters, signals to one engine query, hits to results."""

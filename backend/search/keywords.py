@@ -1,0 +1,69 @@
+"""Sparse keyword vectors: the exact-word signal of hybrid search.
+
+Text is NFKC-normalised and lower-cased; Latin words become tokens (a plural "s" dropped),
+and runs containing CJK characters, which have no spaces, become their characters and
+character bigrams, so "T恤" in a query matches "T恤" in a title. Tokens are hashed into a
+31-bit space; the index applies IDF (Qdrant's sparse ``Modifier.IDF``), so rare words weigh
+more. Products get log-scaled term weights per field; queries weigh each token once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+from backend.index.port import SparseVector
+
+_RUN = re.compile(r"\w+", re.UNICODE)
+_CJK = re.compile(
+    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff]"
+)
+
+# How much a token found in each product field counts (titles name the product best).
+FIELD_WEIGHTS = {"title": 2.0, "titles": 2.0, "brand": 1.5, "keywords": 1.0, "category": 1.0}
+
+
+def tokenize(text: str) -> list[str]:
+    """Tokens of a text, in order, with repeats."""
+    tokens: list[str] = []
+    for run in _RUN.findall(unicodedata.normalize("NFKC", text).lower()):
+        if _CJK.search(run):
+            if len(run) > 2:  # shorter runs are already a bigram below
+                tokens.append(run)
+            tokens.extend(ch for ch in run if _CJK.match(ch))
+            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+        elif len(run) > 3 and run.endswith("s") and not run.endswith("ss"):
+            tokens.append(run[:-1])
+        else:
+            tokens.append(run)
+    return tokens
+
+
+def token_id(token: str) -> int:
+    """Stable sparse dimension of a token."""
+    return zlib.crc32(token.encode("utf-8")) & 0x7FFFFFFF
+
+
+def _to_sparse(weights: Mapping[int, float]) -> SparseVector:
+    indices = sorted(weights)
+    return SparseVector(indices=indices, values=[weights[i] for i in indices])
+
+
+def document_vector(fields: Mapping[str, Iterable[str]]) -> SparseVector:
+    """The keyword vector of a product from its text fields (names as in FIELD_WEIGHTS)."""
+    counts: Counter[int] = Counter()
+    for field_name, texts in fields.items():
+        weight = FIELD_WEIGHTS.get(field_name, 1.0)
+        for text in texts:
+            for token in tokenize(text):
+                counts[token_id(token)] += weight
+    return _to_sparse({i: 1.0 + math.log(c) if c >= 1 else c for i, c in counts.items()})
+
+
+def query_vector(text: str) -> SparseVector:
+    """The keyword vector of a shopper's query: each distinct token once."""
+    return _to_sparse({token_id(t): 1.0 for t in tokenize(text)})

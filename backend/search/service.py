@@ -1,0 +1,93 @@
+"""The search path shared by the HTTP routes and the evaluation harness.
+
+Each entry point encodes the query, builds one engine query (a signal, or a prefetch per
+signal fused by RRF) with the shopper's filters inside it, and returns the index's hits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from PIL import Image
+
+from backend.encoders.base import ImageEncoder, TextEncoder
+from backend.errors import InvalidRequest, NotFound
+from backend.index.port import DenseQuery, Filters, Hit, Query, SparseQuery, VectorIndex, point_id
+from backend.indexing import IMAGE_VECTOR, KEYWORDS_VECTOR, TEXT_VECTOR
+from backend.search import keywords
+
+SIMILAR_USING = ("text", "image")
+
+
+class ModeUnavailable(InvalidRequest):
+    """A mode the deployed models cannot answer yet (text to image needs the fusion head)."""
+
+    code = "mode_unavailable"
+
+
+@dataclass(frozen=True)
+class SearchService:
+    """Search over one index with one pair of encoders."""
+
+    index: VectorIndex
+    text_encoder: TextEncoder
+    image_encoder: ImageEncoder
+    candidates: int = 100
+
+    def search_text(
+        self, q: str, *, mode: str = "hybrid", filters: Filters = Filters(), limit: int = 10,
+        offset: int = 0,
+    ) -> list[Hit]:
+        """Products for a shopper's words in the given mode."""
+        if mode in ("image", "fused"):
+            raise ModeUnavailable(
+                f"mode={mode} for a text query needs the trained fusion head, which this "
+                "deployment does not have yet; use hybrid, text or keyword, or POST an image "
+                "to /api/search/image"
+            )
+        signals: list[Query] = []
+        if mode in ("hybrid", "text"):
+            signals.append(DenseQuery(self.text_encoder.encode([q])[0], TEXT_VECTOR))
+        if mode in ("hybrid", "keyword"):
+            sparse = keywords.query_vector(q)
+            if sparse.indices:
+                signals.append(SparseQuery(sparse, KEYWORDS_VECTOR))
+        return self._run(signals, filters=filters, limit=limit, offset=offset)
+
+    def search_image(
+        self, picture: Image.Image, *, filters: Filters = Filters(), limit: int = 10,
+        offset: int = 0,
+    ) -> list[Hit]:
+        """Products that look like the picture."""
+        vector = self.image_encoder.encode([picture])[0]
+        return self._run([DenseQuery(vector, IMAGE_VECTOR)], filters=filters, limit=limit,
+                         offset=offset)
+
+    def similar(
+        self, sku: str, *, using: str | None = None, filters: Filters = Filters(),
+        limit: int = 10, offset: int = 0,
+    ) -> list[Hit]:
+        """More like this product (never the product itself): one vector, or text+image fused."""
+        if using is not None and using not in SIMILAR_USING:
+            if using == "fused":
+                raise ModeUnavailable("using=fused needs the trained fusion head; use text or image")
+            raise InvalidRequest(f"using must be one of {', '.join(SIMILAR_USING)}, not {using!r}")
+        pid = point_id(sku)
+        names = [using] if using else list(SIMILAR_USING)
+        stored = self.index.retrieve([pid], vectors=names)
+        if not stored:
+            raise NotFound(f"product {sku!r} is not in the search index yet")
+        signals: list[Query] = [DenseQuery(v, n) for n, v in stored[0].vectors.items()]
+        if not signals:
+            raise NotFound(f"product {sku!r} has no {using} vector to compare with")
+        filters = replace(filters, exclude_ids=(*filters.exclude_ids, pid))
+        return self._run(signals, filters=filters, limit=limit, offset=offset)
+
+    def _run(self, signals: list[Query], *, filters: Filters, limit: int, offset: int) -> list[Hit]:
+        if not signals:
+            return []
+        if len(signals) == 1:
+            return self.index.search(signals[0], filters=filters, limit=limit, offset=offset)
+        return self.index.hybrid(
+            signals, filters=filters, limit=limit, offset=offset, candidates=self.candidates
+        )

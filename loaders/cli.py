@@ -1,0 +1,117 @@
+"""The ``vitrine`` command: the composition root that wires settings, catalog, encoders and index.
+
+    vitrine migrate                 create or upgrade the catalog database
+    vitrine load CATALOG [--images DIR_OR_ZIP]
+    vitrine serve [--host H] [--port P]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from backend.catalog import db
+from backend.errors import VitrineError
+from backend.settings import Settings
+from loaders.pipeline import load_into
+from loaders.sources import read_catalog
+
+# Exit codes: 0 done, 1 done but some rows failed, 2 usage, 3 could not run.
+EXIT_ROWS_FAILED = 1
+EXIT_FAILED = 3
+
+
+def _fail(exc: VitrineError) -> None:
+    click.secho(f"error: {exc.message}", fg="red", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Vitrine: multimodal product search backend."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = Settings.from_env()
+
+
+@main.command()
+@click.pass_obj
+def migrate(settings: Settings) -> None:
+    """Create or upgrade the catalog database to the latest schema."""
+    db.migrate(settings.database_url)
+    click.echo(f"catalog database is up to date ({_safe_url(settings.database_url)})")
+
+
+@main.command()
+@click.argument("catalog", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--images",
+    type=click.Path(exists=True, path_type=Path),
+    help="Folder or .zip holding the images the rows name.",
+)
+@click.option("--errors-json", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the per-row errors to this JSON file.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.pass_obj
+def load(
+    settings: Settings, catalog: Path, images: Path | None, errors_json: Path | None,
+    progress: bool,
+) -> None:
+    """Load CATALOG (.csv or .jsonl) into the catalog and the search index."""
+    try:
+        total = sum(1 for _ in read_catalog(catalog))
+        with tqdm(total=total, unit="row", disable=not progress, desc=catalog.name) as bar:
+            summary = load_into(settings, catalog, images, progress=bar.update)
+    except VitrineError as exc:
+        _fail(exc)
+    for error in summary.errors:
+        where = f"line {error.line}" if error.line is not None else "file"
+        sku = f" ({error.sku})" if error.sku else ""
+        click.echo(f"  {where}{sku}: {error.reason}", err=True)
+    if errors_json is not None:
+        errors_json.write_text(
+            json.dumps([e.__dict__ for e in summary.errors], ensure_ascii=False, indent=2)
+        )
+    click.echo(summary.line())
+    if summary.failed:
+        sys.exit(EXIT_ROWS_FAILED)
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (VITRINE_HOST).")
+@click.option("--port", default=None, type=int, help="Port (VITRINE_PORT).")
+@click.option("--threads", default=4, show_default=True, help="Request threads.")
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None, threads: int) -> None:
+    """Serve the HTTP API (waitress)."""
+    from waitress import serve as waitress_serve
+
+    from backend.app import create_app
+
+    host = host or settings.host
+    port = port or settings.port
+    try:
+        if not db.is_up_to_date(settings.database_url):
+            raise VitrineError("the catalog database is not migrated: run `vitrine migrate`")
+        app = create_app(settings)
+        app.extensions["vitrine_index"].get()  # embedded mode: fail now if the folder is locked
+    except VitrineError as exc:
+        _fail(exc)
+    click.echo(f"Vitrine serving on http://{host}:{port}  (Ctrl-C to stop)")
+    waitress_serve(app, host=host, port=port, threads=threads)
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

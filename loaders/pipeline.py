@@ -1,0 +1,262 @@
+"""The ingest pipeline: rows → validated products with stored images → SQL → vectors → index.
+
+Each step is a small function over an iterator; ``load_catalog`` chains them. SQL is written
+first, a batch at a time; a product is marked indexed only once its point is in the index,
+so a crash between the two leaves it visibly pending, and the next load indexes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.catalog import service as catalog
+from backend.catalog.db import session_scope
+from backend.catalog.schema import ImageData, ProductData
+from backend.encoders.base import ImageEncoder, TextEncoder
+from backend.errors import InvalidCatalogRow, VitrineError
+from backend.index.port import VectorIndex
+from backend.indexing import build_points
+from backend.media import decode_image, store_image
+from backend.settings import Settings
+from loaders.images import ImageSource, open_images, read_image_ref
+from loaders.sources import RowFormatError, read_catalog
+from loaders.validate import ParsedRow, parse_row
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A row that did not load: its line in the file, its sku if known, and why."""
+
+    line: int | None
+    sku: str | None
+    reason: str
+
+
+@dataclass
+class LoadSummary:
+    """What a load did, row by row."""
+
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    indexed: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    def fail(self, line: int | None, sku: str | None, reason: str) -> None:
+        """Record a row that did not load."""
+        self.failed += 1
+        self.errors.append(RowError(line, sku, reason))
+
+    def line(self) -> str:
+        """One-line summary for the command line."""
+        return (
+            f"{self.received} rows: {self.created} created, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.failed} failed; {self.indexed} indexed"
+        )
+
+
+@dataclass(frozen=True)
+class Encoders:
+    """The encoders a load needs, loaded only when something must be encoded."""
+
+    load: Callable[[], tuple[TextEncoder, ImageEncoder]]
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def validate_rows(
+    rows: Iterable[tuple[int, dict[str, object]] | RowFormatError],
+    summary: LoadSummary,
+    *,
+    default_currency: str,
+) -> Iterator[ParsedRow]:
+    """Valid rows; bad rows and repeated skus are recorded in the summary and dropped."""
+    first_line: dict[str, int] = {}
+    for item in rows:
+        summary.received += 1
+        if isinstance(item, RowFormatError):
+            summary.fail(item.line, None, item.reason)
+            continue
+        line, raw = item
+        try:
+            parsed = parse_row(line, raw, default_currency=default_currency)
+        except InvalidCatalogRow as exc:
+            summary.fail(exc.line, exc.sku, exc.message)
+            continue
+        sku = parsed.product.sku
+        if sku in first_line:
+            summary.fail(line, sku, f"duplicate sku: already on line {first_line[sku]}")
+            continue
+        first_line[sku] = line
+        yield parsed
+
+
+def attach_images(
+    rows: Iterable[ParsedRow], source: ImageSource, summary: LoadSummary, *, settings: Settings
+) -> Iterator[tuple[int, ProductData]]:
+    """Rows with their images read, checked and stored; a row with a bad image is dropped."""
+    assert settings.media_dir is not None
+    for row in rows:
+        images = []
+        try:
+            for ref in row.image_refs:
+                data = read_image_ref(source, ref, max_bytes=settings.max_image_bytes)
+                decoded = decode_image(
+                    data,
+                    max_bytes=settings.max_image_bytes,
+                    max_pixels=settings.max_image_pixels,
+                    name=f"image {ref!r}",
+                )
+                images.append(
+                    ImageData(
+                        source=ref,
+                        path=store_image(decoded, settings.media_dir),
+                        sha256=decoded.sha256,
+                        width=decoded.image.width,
+                        height=decoded.image.height,
+                        content_type=decoded.content_type,
+                    )
+                )
+        except VitrineError as exc:
+            summary.fail(row.line, row.product.sku, exc.message)
+            continue
+        yield row.line, replace(row.product, images=images)
+
+
+def store_batch(
+    session: Session, batch: Sequence[tuple[int, ProductData]], summary: LoadSummary
+) -> list[str]:
+    """Upsert a batch in one transaction (a row that fails is rolled back alone); changed skus."""
+    pending = []
+    for line, product in batch:
+        try:
+            with session.begin_nested():
+                outcome, stored = catalog.upsert_product(session=session, data=product)
+        except Exception as exc:  # a database constraint we did not foresee: report the row
+            log.warning("line %s (%s) not stored: %s", line, product.sku, exc)
+            summary.fail(line, product.sku, f"could not be stored: {type(exc).__name__}")
+            continue
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+        if stored.indexed_hash != stored.content_hash:
+            pending.append(product.sku)
+    return pending
+
+
+def index_products(
+    session: Session, skus: Sequence[str], *, index: VectorIndex, encoders: Encoders,
+    settings: Settings,
+) -> int:
+    """Encode and upsert these products' points, then mark them indexed; how many."""
+    if not skus:
+        return 0
+    text, image = encoders.load()
+    products = list(catalog.get_products(session=session, skus=skus).values())
+    assert settings.media_dir is not None
+    points = build_points(products, text=text, image=image, media_dir=settings.media_dir)
+    index.upsert(points)
+    catalog.mark_indexed(session=session, hashes={p.sku: p.content_hash for p in products})
+    return len(products)
+
+
+def load_catalog(
+    catalog_path: Path,
+    images_path: Path | None,
+    *,
+    sessions: sessionmaker[Session],
+    index: VectorIndex,
+    encoders: Encoders,
+    settings: Settings,
+    batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> LoadSummary:
+    """Load a catalog file (and its images) into the catalog and the index."""
+    summary = LoadSummary()
+    source = open_images(images_path)
+    try:
+        rows = read_catalog(catalog_path)
+        valid = validate_rows(rows, summary, default_currency=settings.default_currency)
+        with_images = attach_images(valid, source, summary, settings=settings)
+        seen = 0
+        for batch in batched(with_images, batch_size):
+            with session_scope(sessions) as session:
+                pending = store_batch(session, batch, summary)
+            with session_scope(sessions) as session:
+                summary.indexed += index_products(
+                    session, pending, index=index, encoders=encoders, settings=settings
+                )
+            if progress is not None:
+                progress(summary.received - seen)
+                seen = summary.received
+        if progress is not None and summary.received > seen:
+            progress(summary.received - seen)
+    finally:
+        source.close()
+    summary.indexed += index_pending(sessions=sessions, index=index, encoders=encoders,
+                                     settings=settings, batch_size=batch_size)
+    if summary.indexed:
+        index.optimize()
+    return summary
+
+
+def index_pending(
+    *, sessions: sessionmaker[Session], index: VectorIndex, encoders: Encoders,
+    settings: Settings, batch_size: int = 64,
+) -> int:
+    """Index every product whose vectors are missing or stale (left by an interrupted load)."""
+    with session_scope(sessions) as session:
+        skus = [p.sku for p in catalog.products_needing_index(session=session)]
+    done = 0
+    for batch in batched(skus, batch_size):
+        with session_scope(sessions) as session:
+            done += index_products(session, batch, index=index, encoders=encoders, settings=settings)
+    return done
+
+
+def load_into(
+    settings: Settings,
+    catalog_path: Path,
+    images_path: Path | None,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> LoadSummary:
+    """Migrate, open the encoders and the index from settings, load, and close the index."""
+    from backend.catalog import db
+    from backend.encoders.registry import encoders_from_settings
+    from backend.index.factory import open_index
+    from backend.indexing import collection_spec
+
+    db.migrate(settings.database_url)
+    text, image = encoders_from_settings(settings)
+    engine = db.make_engine(settings.database_url)
+    index = open_index(settings)
+    try:
+        index.ensure_collection(collection_spec(text, image))
+        return load_catalog(
+            catalog_path,
+            images_path,
+            sessions=db.make_sessionmaker(engine),
+            index=index,
+            encoders=Encoders(lambda: (text, image)),
+            settings=settings,
+            progress=progress,
+        )
+    finally:
+        index.close()
+        engine.dispose()

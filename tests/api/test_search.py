@@ -1,0 +1,168 @@
+"""Search routes on the loaded demo catalog: what a shopper sees."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+DEMO_IMAGES = Path(__file__).resolve().parents[2] / "data" / "demo" / "images"
+TSHIRT = "VT-1F455"
+
+
+def skus(response) -> list[str]:
+    assert response.status_code == 200, response.get_json()
+    return [r["sku"] for r in response.get_json()["results"]]
+
+
+def error_of(response, status: int) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body["error"]) == {"code", "message"} and body["error"]["message"]
+    return body["error"]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "text", "keyword"])
+def test_tshirt_is_found_by_its_english_name(client, mode):
+    assert TSHIRT in skus(client.get(f"/api/search?q=t-shirt&mode={mode}"))[:3]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword"])
+def test_tshirt_is_found_by_its_chinese_title(client, mode):
+    assert skus(client.get(f"/api/search?q=T恤&mode={mode}"))[0] == TSHIRT
+
+
+def test_results_carry_the_product(client):
+    body = client.get("/api/search?q=t-shirt&limit=3").get_json()
+    first = body["results"][0]
+    assert first["title"] == first["product"]["title"]
+    assert first["product"]["images"][0].startswith("/media/")
+    assert isinstance(first["score"], float)
+    assert body["query"] == {"q": "t-shirt", "mode": "hybrid", "filters": {}, "limit": 3, "offset": 0}
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "text", "keyword"])
+def test_filters_narrow_inside_the_query(client, catalog_rows, mode):
+    """Every result satisfies the filters, and the page is full when enough products match."""
+    category = catalog_rows[TSHIRT]["category"]
+    matching = [
+        r for r in catalog_rows.values()
+        if r["category"] == category and float(r["price"]) <= 30 and int(r["stock"]) > 0
+    ]
+    assert len(matching) >= 3
+    response = client.get(
+        f"/api/search?q=shirt&mode={mode}&category={category}&price_max=30&in_stock=true&limit=100"
+    )
+    results = response.get_json()["results"]
+    assert results, "filters must not empty a query that has matching products"
+    for result in results:
+        product = result["product"]
+        assert product["category"] == category
+        assert product["price"] <= 30
+        assert product["in_stock"] is True
+    if mode != "keyword":  # dense search ranks every matching product
+        assert len(results) == len(matching)
+
+
+def test_repeated_brand_means_any_of(client, catalog_rows):
+    brands = sorted({r["brand"] for r in catalog_rows.values()})[:2]
+    response = client.get(f"/api/search?q=gift&mode=text&brand={brands[0]}&brand={brands[1]}&limit=100")
+    found = {r["product"]["brand"] for r in response.get_json()["results"]}
+    assert found == set(brands)
+
+
+def test_price_range_is_inclusive(client, catalog_rows):
+    price = float(catalog_rows[TSHIRT]["price"])
+    response = client.get(f"/api/search?q=t-shirt&price_min={price}&price_max={price}&mode=text")
+    assert TSHIRT in skus(response)
+    assert all(r["product"]["price"] == price for r in response.get_json()["results"])
+
+
+def test_pages_do_not_overlap(client):
+    first = skus(client.get("/api/search?q=fruit&limit=5"))
+    second = skus(client.get("/api/search?q=fruit&limit=5&offset=5"))
+    whole = skus(client.get("/api/search?q=fruit&limit=10"))
+    assert first + second == whole
+    assert len(set(whole)) == 10
+
+
+def post_image(client, data: bytes, name: str = "query.png", **form):
+    return client.post(
+        "/api/search/image",
+        data={"image": (io.BytesIO(data), name), **form},
+        content_type="multipart/form-data",
+    )
+
+
+def test_image_search_finds_the_exact_product_first(client):
+    data = (DEMO_IMAGES / "1f455.png").read_bytes()
+    assert skus(post_image(client, data))[0] == TSHIRT
+
+
+def test_image_search_with_another_vendors_picture(client):
+    """The Google Noto T-shirt (a different drawing) still finds the Twemoji T-shirt."""
+    data = (FIXTURES / "noto" / "1f455.png").read_bytes()
+    assert TSHIRT in skus(post_image(client, data, limit="10"))
+
+
+def test_image_search_honours_filters(client, catalog_rows):
+    category = catalog_rows[TSHIRT]["category"]
+    data = (FIXTURES / "noto" / "1f45f.png").read_bytes()  # a running shoe, filtered to clothing
+    results = post_image(client, data, category=category).get_json()["results"]
+    assert results and all(r["product"]["category"] == category for r in results)
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("q=shirt&mode=bogus", "invalid_request"),
+        ("q=shirt&price_min=50&price_max=10", "invalid_request"),
+        ("q=shirt&price_max=cheap", "invalid_request"),
+        ("q=shirt&price_min=-1", "invalid_request"),
+        ("q=shirt&limit=0", "invalid_request"),
+        ("q=shirt&limit=101", "invalid_request"),
+        ("q=shirt&offset=-5", "invalid_request"),
+        ("q=shirt&in_stock=maybe", "invalid_request"),
+        ("q=", "invalid_request"),
+        ("mode=text", "invalid_request"),
+        ("q=shirt&mode=fused", "mode_unavailable"),
+    ],
+)
+def test_bad_search_parameters_are_400(client, query, code):
+    assert error_of(client.get(f"/api/search?{query}"), 400)["code"] == code
+
+
+def test_bad_price_message_names_the_parameter(client):
+    message = error_of(client.get("/api/search?q=shirt&price_max=cheap"), 400)["message"]
+    assert "price_max" in message and "cheap" in message
+
+
+def test_image_upload_errors(client, settings_of):
+    assert error_of(
+        client.post("/api/search/image", data={}, content_type="multipart/form-data"), 400
+    )["code"] == "invalid_image"
+    assert error_of(post_image(client, b"not an image at all", "x.png"), 400)["code"] == "invalid_image"
+    png = (DEMO_IMAGES / "1f455.png").read_bytes()
+    assert error_of(post_image(client, png[: len(png) // 2]), 400)["code"] == "invalid_image"
+    tiff = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(tiff, format="TIFF")
+    assert error_of(post_image(client, tiff.getvalue(), "x.tiff"), 415)["code"] == (
+        "unsupported_media_type"
+    )
+    too_big = b"\0" * (settings_of(client).max_image_bytes + 100_000)
+    assert error_of(post_image(client, too_big), 413)["code"] == "request_entity_too_large"
+
+
+def test_image_over_the_pixel_limit_is_413(client, settings_of):
+    side = int(settings_of(client).max_image_pixels ** 0.5) + 10
+    big = io.BytesIO()
+    Image.new("1", (side, side)).save(big, format="PNG")  # a few KB, too many pixels
+    assert error_of(post_image(client, big.getvalue()), 413)["code"] == "payload_too_large"
+
+
+def test_image_search_bad_filter_is_400(client):
+    data = (DEMO_IMAGES / "1f455.png").read_bytes()
+    assert error_of(post_image(client, data, price_min="x"), 400)["code"] == "invalid_request"
