@@ -1,0 +1,396 @@
+"""The vector index on qdrant-client: a Qdrant server or cluster, or local mode in tests.
+
+The second adapter of ``port.VectorIndex`` (``VITRINE_QDRANT_URL``, or
+``VITRINE_INDEX_BACKEND=qdrant`` for a local-mode folder). The encoders and vector sizes that
+built the collection travel in its Qdrant collection metadata (server 1.16+; local mode keeps
+it in its ``meta.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from qdrant_client import QdrantClient, models
+
+from backend.errors import IndexConfigMismatch, IndexUnavailable, VitrineError
+from backend.index import compat
+from backend.index.port import (
+    BOOL_FIELDS,
+    FLOAT_FIELDS,
+    KEYWORD_FIELDS,
+    CollectionInfo,
+    CollectionSpec,
+    DenseQuery,
+    Filters,
+    Hit,
+    Point,
+    Query,
+    SparseQuery,
+    StoredPoint,
+)
+
+METADATA_KEY = "vitrine"
+RRF_K = 60
+NO_FILTERS = Filters()
+_PAYLOAD_SCHEMA = {
+    **{name: models.PayloadSchemaType.KEYWORD for name in KEYWORD_FIELDS},
+    **{name: models.PayloadSchemaType.FLOAT for name in FLOAT_FIELDS},
+    **{name: models.PayloadSchemaType.BOOL for name in BOOL_FIELDS},
+}
+
+
+class QdrantIndex:
+    """``VectorIndex`` over one collection reached through a ``QdrantClient`` (which it owns).
+
+    Local mode (``QdrantClient(path=...)`` or ``":memory:"``) is not thread-safe, so there
+    every call holds one lock; it is also brute force, ignores payload indexes and search
+    params (and warns about them), so the adapter sends neither there. A server is
+    thread-safe and optimizes in the background: no lock, and ``optimize()`` does nothing.
+    """
+
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str,
+        *,
+        hnsw_ef: int = 128,
+        batch_size: int = 256,
+        where: str | None = None,
+    ) -> None:
+        self.client = client
+        self.collection = collection
+        self.hnsw_ef = hnsw_ef
+        self.batch_size = batch_size
+        options = client.init_options
+        self.local = options.get("location") == ":memory:" or options.get("path") is not None
+        self._where = where or f"collection {collection!r}"
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if self.local else contextlib.nullcontext()
+        )
+        self._closed = False
+        self._spec: CollectionSpec | None = None
+
+    @classmethod
+    def server(
+        cls, url: str, collection: str, *, api_key: str | None = None, timeout: int = 10
+    ) -> QdrantIndex:
+        """An index on a Qdrant server or cluster; nothing is contacted until first use."""
+        # check_compatibility would call the server now and warn if it is down; the app
+        # must start anyway and answer 503 until the server is back.
+        client = QdrantClient(url=url, api_key=api_key, timeout=timeout, check_compatibility=False)
+        return cls(client, collection, where=f"collection {collection!r} on {url}")
+
+    @classmethod
+    def local_mode(cls, path: Path | str, collection: str) -> QdrantIndex:
+        """An index in qdrant-client's local mode: a folder (locked by this process) or
+        ``":memory:"``."""
+        location = str(path)
+        # A failed open leaves qdrant-client's lock file unclosed; its ResourceWarning fires
+        # when the exception is dropped, so it is silenced here, and only the reason's text
+        # leaves this block (a chained exception would carry the open file out with it).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            try:
+                return cls(_open_local(location), collection, where=f"at {location}")
+            except Exception as exc:
+                reason = str(exc)
+        if "already accessed" in reason:
+            raise IndexUnavailable(compat.folder_in_use_message(location))
+        raise IndexUnavailable(f"cannot open the vector index at {location}: {reason}")
+
+    def __repr__(self) -> str:
+        return f"QdrantIndex({self._where})"
+
+    # -- collection -------------------------------------------------------------------------
+
+    def ensure_collection(self, spec: CollectionSpec) -> None:
+        """Create the collection for ``spec``, or check that the existing one was built for it."""
+        with self._engine("create or check the collection"):
+            if not self.client.collection_exists(self.collection):
+                self.client.create_collection(
+                    self.collection,
+                    vectors_config={
+                        name: models.VectorParams(size=int(size), distance=models.Distance.COSINE)
+                        for name, size in spec.dense.items()
+                    },
+                    sparse_vectors_config={
+                        name: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                        for name in spec.sparse
+                    },
+                    metadata={METADATA_KEY: compat.spec_record(spec)},
+                )
+                existing_indexes: Mapping[str, Any] = {}
+            else:
+                stored, existing_indexes = self._stored_spec()
+                if stored is None:
+                    raise IndexConfigMismatch(compat.missing_record_message(self._where, spec))
+                compat.check_compatible(stored, spec, where=self._where)
+            if not self.local:  # local mode has no payload indexes (and warns if asked)
+                for name, schema in _PAYLOAD_SCHEMA.items():
+                    if name not in existing_indexes:
+                        self.client.create_payload_index(self.collection, name, schema, wait=True)
+            self._spec = spec
+
+    def info(self) -> CollectionInfo | None:
+        """The recorded spec and exact point count, or None when the collection is missing."""
+        with self._engine("describe the collection"):
+            if not self.client.collection_exists(self.collection):
+                return None
+            stored, _ = self._stored_spec()
+            spec = stored or CollectionSpec(dense={}, encoders={}, sparse=())
+            return CollectionInfo(spec=spec, points=self.count())
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def upsert(self, points: Sequence[Point]) -> None:
+        """Insert or replace points by id, in batches, waiting for each to be applied."""
+        structs = [self._point(p) for p in points]  # a bad vector is a ValueError, not a 503
+        with self._engine("write points"):
+            for start in range(0, len(structs), self.batch_size):
+                batch = structs[start : start + self.batch_size]
+                self.client.upsert(self.collection, points=batch, wait=True)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove points by id; unknown ids are ignored."""
+        if not ids:
+            return
+        with self._engine("delete points"):
+            try:
+                self.client.delete(
+                    self.collection, points_selector=models.PointIdsList(points=list(ids))
+                )
+            except KeyError:  # local mode's word for an unknown id (a server ignores it)
+                pass
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def search(
+        self, query: Query, *, filters: Filters = NO_FILTERS, limit: int = 10, offset: int = 0
+    ) -> list[Hit]:
+        """Best matches for one signal, filtered inside the engine."""
+        vector, using = self._query(query)
+        with self._engine("search"):
+            response = self.client.query_points(
+                self.collection,
+                query=vector,
+                using=using,
+                query_filter=qdrant_filter(filters),
+                search_params=self._params(query, limit + offset),
+                limit=limit,
+                offset=offset,
+                with_payload=True,
+            )
+        return [_hit(p) for p in response.points]
+
+    def hybrid(
+        self,
+        queries: Sequence[Query],
+        *,
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """One engine query: a filtered prefetch per signal, fused by RRF (k=60)."""
+        if not queries:
+            raise ValueError("hybrid search needs at least one query")
+        flt = qdrant_filter(filters)
+        # Fewer candidates than the page end would silently shorten deep pages.
+        per_signal = max(candidates, limit + offset)
+        prefetches = []
+        for sub in queries:
+            vector, using = self._query(sub)
+            prefetches.append(
+                models.Prefetch(
+                    query=vector,
+                    using=using,
+                    filter=flt,
+                    params=self._params(sub, per_signal),
+                    limit=per_signal,
+                )
+            )
+        with self._engine("search"):
+            response = self.client.query_points(
+                self.collection,
+                prefetch=prefetches,
+                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                query_filter=flt,
+                limit=limit,
+                offset=offset,
+                with_payload=True,
+            )
+        return [_hit(p) for p in response.points]
+
+    def retrieve(self, ids: Sequence[str], *, vectors: Sequence[str] = ()) -> list[StoredPoint]:
+        """Points by id in the order asked (missing ids left out), with the named vectors."""
+        if not ids:
+            return []
+        with_vectors: list[str] | bool = list(vectors) if vectors else False
+        with self._engine("read points"):
+            try:
+                records = self.client.retrieve(
+                    self.collection, list(ids), with_payload=True, with_vectors=with_vectors
+                )
+            except KeyError:  # local mode's word for a missing id: the server leaves it out
+                records = []
+        found = {str(r.id): r for r in records}
+        return [
+            StoredPoint(
+                id=pid,
+                payload=dict(found[pid].payload or {}),
+                vectors=_named_arrays(found[pid].vector, vectors),
+            )
+            for pid in dict.fromkeys(ids)
+            if pid in found
+        ]
+
+    def count(self, filters: Filters = NO_FILTERS) -> int:
+        """Exact number of points matching the filters."""
+        with self._engine("count points"):
+            result = self.client.count(
+                self.collection, count_filter=qdrant_filter(filters), exact=True
+            )
+        return int(result.count)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def optimize(self) -> None:
+        """Nothing to do: a server optimizes in the background, local mode is brute force."""
+        with self._lock:
+            self._check_open()
+
+    def ping(self) -> None:
+        """Raise ``IndexUnavailable`` if the index is closed or the server does not answer."""
+        with self._engine("answer"):
+            self.client.get_collections()
+
+    def close(self) -> None:
+        """Release the client (and local mode's folder lock); safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.client.close()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise IndexUnavailable(f"the vector index {self._where} is closed")
+
+    @contextlib.contextmanager
+    def _engine(self, action: str) -> Iterator[None]:
+        """Hold the lock (local mode) around client calls; client errors -> IndexUnavailable."""
+        with self._lock:
+            self._check_open()
+            try:
+                yield
+            except (VitrineError, TypeError):
+                raise
+            except Exception as exc:  # transport errors, server answers, local ValueErrors
+                raise IndexUnavailable(
+                    f"the vector index {self._where} could not {action}: {exc}"
+                ) from exc
+
+    def _stored_spec(self) -> tuple[CollectionSpec | None, Mapping[str, Any]]:
+        """The spec the collection was built for: sizes as Qdrant has them, encoders as
+        recorded in its metadata (None without a record); and its payload indexes."""
+        described = self.client.get_collection(self.collection)
+        record = (described.config.metadata or {}).get(METADATA_KEY)
+        if not isinstance(record, Mapping):
+            return None, described.payload_schema
+        vectors = described.config.params.vectors
+        dense = (
+            {name: int(p.size) for name, p in vectors.items()}
+            if isinstance(vectors, Mapping)
+            else {}
+        )
+        sparse = tuple(described.config.params.sparse_vectors or {})
+        recorded = compat.spec_from_record(record)
+        return CollectionSpec(dense=dense, encoders=recorded.encoders, sparse=sparse), (
+            described.payload_schema
+        )
+
+    def _point(self, point: Point) -> models.PointStruct:
+        vector: dict[str, Any] = {
+            name: compat.dense_values(v, name, self._spec) for name, v in point.vectors.items()
+        }
+        for name, sparse in point.sparse.items():
+            if len(sparse.indices):
+                vector[name] = models.SparseVector(
+                    indices=list(sparse.indices), values=list(sparse.values)
+                )
+        return models.PointStruct(id=point.id, vector=vector, payload=dict(point.payload))
+
+    def _query(self, query: Query) -> tuple[list[float] | models.SparseVector, str]:
+        if isinstance(query, DenseQuery):
+            return compat.dense_values(query.vector, query.using, self._spec), query.using
+        if isinstance(query, SparseQuery):
+            sparse = models.SparseVector(
+                indices=list(query.vector.indices), values=list(query.vector.values)
+            )
+            return sparse, query.using
+        raise TypeError(f"not a query: {query!r}")
+
+    def _params(self, query: Query, depth: int) -> models.SearchParams | None:
+        if self.local or not isinstance(query, DenseQuery):
+            return None  # local mode is exact and warns about search params
+        return models.SearchParams(hnsw_ef=max(self.hnsw_ef, depth))
+
+
+def qdrant_filter(filters: Filters) -> models.Filter | None:
+    """The shopper filters as one Qdrant payload filter (None when nothing narrows)."""
+    must: list[models.Condition] = []
+    if filters.categories:
+        must.append(
+            models.FieldCondition(
+                key="category", match=models.MatchAny(any=list(filters.categories))
+            )
+        )
+    if filters.brands:
+        must.append(
+            models.FieldCondition(key="brand", match=models.MatchAny(any=list(filters.brands)))
+        )
+    if filters.price_min is not None or filters.price_max is not None:
+        # A range never matches a point without a price, which is what shoppers expect.
+        price = models.Range(gte=filters.price_min, lte=filters.price_max)
+        must.append(models.FieldCondition(key="price", range=price))
+    if filters.in_stock is not None:
+        must.append(
+            models.FieldCondition(key="in_stock", match=models.MatchValue(value=filters.in_stock))
+        )
+    must_not: list[models.Condition] = []
+    if filters.exclude_ids:
+        must_not.append(models.HasIdCondition(has_id=list(filters.exclude_ids)))
+    if not must and not must_not:
+        return None
+    return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def _open_local(location: str) -> QdrantClient:
+    # The adapter's lock serialises every call, so the SQLite connection local mode opens in
+    # this thread may safely be used from Flask's request threads.
+    if location == ":memory:":
+        return QdrantClient(location=location, force_disable_check_same_thread=True)
+    return QdrantClient(path=location, force_disable_check_same_thread=True)
+
+
+def _hit(point: models.ScoredPoint) -> Hit:
+    return Hit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
+
+
+def _named_arrays(stored: Any, names: Sequence[str]) -> dict[str, NDArray[np.float32]]:
+    if not names or not isinstance(stored, Mapping):
+        return {}
+    return {
+        name: np.asarray(stored[name], dtype=np.float32)
+        for name in names
+        if isinstance(stored.get(name), list)
+    }
