@@ -1,0 +1,185 @@
+"""Encoders by name: the one place settings strings become loaded models.
+
+``text_encoder("minilm")`` and ``image_encoder("efficientnet-lite0", cache_dir=...)`` load on
+first use and then return the same object for the life of the process (per name, device,
+runtime and batch size; the first ``cache_dir`` given is the one used); an unknown name raises
+``ConfigurationError`` listing the names that exist and the dimension each gives.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from backend.encoders.base import ImageEncoder, TextEncoder
+from backend.errors import ConfigurationError
+from backend.settings import Settings
+
+ST_PREFIX = "st:"
+OPEN_CLIP_PREFIX = "open_clip:"
+RUNTIMES = ("auto", "onnx", "torch")
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What a registry name gives: its kind, its dimension (None: depends on the model)."""
+
+    kind: Literal["text", "image"]
+    dim: int | None
+    description: str
+
+
+_KNOWN: dict[str, EncoderInfo] = {
+    "minilm": EncoderInfo("text", 384, "all-MiniLM-L6-v2, bundled, English (default)"),
+    "st:<model name or path>": EncoderInfo(
+        "text", None, "any sentence-transformers model already on this machine"
+    ),
+    "<path to a sentence-transformers folder>": EncoderInfo(
+        "text", None, "a local sentence-transformers model folder"
+    ),
+    "efficientnet-lite0": EncoderInfo(
+        "image",
+        1280,
+        "EfficientNet-Lite0 ImageNet features, bundled; ONNX Runtime on CPU (default)",
+    ),
+    "open_clip:<arch>/<pretrained tag or checkpoint file>": EncoderInfo(
+        "image", None, "an open_clip image tower, e.g. open_clip:ViT-B-32/laion2b_s34b_b79k"
+    ),
+}
+
+
+def known_encoders() -> dict[str, EncoderInfo]:
+    """Every encoder name (or name pattern) the registry accepts, with its dimension."""
+    return dict(_KNOWN)
+
+
+def _unknown(kind: Literal["text", "image"], name: str) -> ConfigurationError:
+    known = "; ".join(
+        f"{key} ({info.dim}-d)" if info.dim else key
+        for key, info in _KNOWN.items()
+        if info.kind == kind
+    )
+    return ConfigurationError(f"unknown {kind} encoder {name!r}; known {kind} encoders: {known}")
+
+
+_K = TypeVar("_K")
+_E = TypeVar("_E", TextEncoder, ImageEncoder)
+_lock = threading.Lock()
+# (name, device[, runtime]) -> {batch size: encoder}; every entry of one key shares one model.
+_text_cache: dict[tuple[str, str], dict[int, TextEncoder]] = {}
+_image_cache: dict[tuple[str, str, str], dict[int, ImageEncoder]] = {}
+
+
+def _cached(cache: dict[_K, dict[int, _E]], key: _K, batch_size: int, load: Callable[[], _E]) -> _E:
+    batch_size = max(1, batch_size)
+    # One lock for all loads: a second thread asking for the same model waits for the first
+    # rather than loading it again.
+    with _lock:
+        by_batch = cache.setdefault(key, {})
+        if batch_size not in by_batch:
+            if by_batch:
+                # Same model, other batch size: a shallow copy shares the weights, the ONNX
+                # session and the tokenizer lock.
+                encoder = copy.copy(next(iter(by_batch.values())))
+                setattr(encoder, "batch_size", batch_size)  # noqa: B010 - not in the protocol
+            else:
+                encoder = load()
+            by_batch[batch_size] = encoder
+        return by_batch[batch_size]
+
+
+def text_encoder(name: str, *, device: str = "auto", batch_size: int = 32) -> TextEncoder:
+    """The text encoder called ``name``: ``minilm``, ``st:<model>`` or a model folder."""
+    from backend.encoders import text
+    from backend.encoders.device import resolve_device
+
+    spec = name.strip()
+    if spec == text.MINILM:
+        target = ""  # resolved inside the loader, so importing needs no package
+    elif spec.startswith(ST_PREFIX) and spec[len(ST_PREFIX) :].strip():
+        target = spec[len(ST_PREFIX) :].strip()
+    elif spec and Path(spec).expanduser().is_dir():
+        target = str(Path(spec).expanduser())
+    else:
+        raise _unknown("text", name)
+    resolved = resolve_device(device)
+
+    def load() -> TextEncoder:
+        path = target or str(text.minilm_path())
+        return text.load(spec, path, device=resolved, batch_size=batch_size)
+
+    return _cached(_text_cache, (spec, resolved), batch_size, load)
+
+
+def image_encoder(
+    name: str,
+    *,
+    device: str = "auto",
+    runtime: str = "auto",
+    cache_dir: Path,
+    batch_size: int = 32,
+) -> ImageEncoder:
+    """The image encoder called ``name``: ``efficientnet-lite0`` or ``open_clip:<arch>/<w>``.
+
+    ``runtime="auto"`` runs EfficientNet-Lite0 in ONNX Runtime on CPU and in PyTorch on CUDA;
+    open_clip models always run in PyTorch.
+    """
+    from backend.encoders import efficientnet
+    from backend.encoders.device import resolve_device
+
+    spec = name.strip()
+    if spec != efficientnet.NAME and not spec.startswith(OPEN_CLIP_PREFIX):
+        raise _unknown("image", name)
+    if runtime not in RUNTIMES:
+        raise ConfigurationError(
+            f"image runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}"
+        )
+    resolved = resolve_device(device)
+    cache = Path(cache_dir).expanduser().resolve()
+    if spec == efficientnet.NAME:
+        chosen = runtime if runtime != "auto" else ("onnx" if resolved == "cpu" else "torch")
+        if chosen == "onnx" and resolved != "cpu":
+            raise ConfigurationError(
+                "image runtime 'onnx' runs on the CPU only; "
+                f"use runtime torch for device {resolved}"
+            )
+
+        def load() -> ImageEncoder:
+            return efficientnet.load(
+                runtime=chosen, device=resolved, cache_dir=cache, batch_size=batch_size
+            )
+
+    else:
+        if runtime == "onnx":
+            raise ConfigurationError("open_clip image encoders run in PyTorch only (runtime torch)")
+        chosen = "torch"
+
+        def load() -> ImageEncoder:
+            from backend.encoders import openclip
+
+            return openclip.load(
+                spec[len(OPEN_CLIP_PREFIX) :], device=resolved, batch_size=batch_size
+            )
+
+    return _cached(_image_cache, (spec, resolved, chosen), batch_size, load)
+
+
+def encoders_from_settings(settings: Settings) -> tuple[TextEncoder, ImageEncoder]:
+    """The text and image encoders ``settings`` names, loaded once per process."""
+    cache_dir = settings.model_cache_dir or settings.var_dir / "models"
+    return (
+        text_encoder(
+            settings.text_encoder, device=settings.device, batch_size=settings.encode_batch_size
+        ),
+        image_encoder(
+            settings.image_encoder,
+            device=settings.device,
+            runtime=settings.image_runtime,
+            cache_dir=cache_dir,
+            batch_size=settings.encode_batch_size,
+        ),
+    )
