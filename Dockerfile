@@ -9,4 +9,4 @@ COPY migrations ./migrations
 COPY data ./data
 RUN pip install --no-cache-dir torch torchvision && pip install --no-cache-dir -e .
 EXPOSE 8000
-CMD ["vitrine", "serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "backend.app:create_app()"]

@@ -1,4 +1,4 @@
-"""``create_app(settings)``: the Flask application factory, the one place blueprints are registered."""
+"""``create_app(settings)``: the Flask application factory; blueprints are registered here."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from backend.settings import Settings
 _FORM_OVERHEAD = 64 * 1024
 
 
-def create_app(settings: Settings | None = None, *, config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None, *, config: Mapping[str, Any] | None = None
+) -> Flask:
     """Build the app: catalog database, encoders, vector index, blueprints, error handlers."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)

@@ -88,10 +88,9 @@ def build_points(
 ) -> list[Point]:
     """Encode a batch of products (texts and primary images in one pass each) into points."""
     text_vectors = text.encode([product_text(p) for p in products])
-    pictures = [primary_image(p, media_dir) for p in products]
-    with_picture = [i for i, pic in enumerate(pictures) if pic is not None]
-    image_vectors = image.encode([pictures[i] for i in with_picture]) if with_picture else None
-    image_rows = {i: row for row, i in enumerate(with_picture)}
+    pictures = {i: pic for i, p in enumerate(products) if (pic := primary_image(p, media_dir))}
+    image_vectors = image.encode(list(pictures.values())) if pictures else None
+    image_rows = {i: row for row, i in enumerate(pictures)}
 
     points = []
     for i, product in enumerate(products):

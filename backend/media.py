@@ -48,7 +48,9 @@ class DecodedImage:
         return FORMATS[self.format][1]
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, name: str = "image") -> DecodedImage:
+def decode_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, name: str = "image"
+) -> DecodedImage:
     """Decode image bytes, refusing empty, oversized, over-pixel, unsupported or corrupt input."""
     if not data:
         raise InvalidImage(f"{name} is empty")

@@ -64,9 +64,13 @@ class Settings:
         if self.qdrant_url:
             object.__setattr__(self, "index_backend", "qdrant")
         if self.index_backend not in {"edge", "qdrant"}:
-            raise ValueError(f"VITRINE_INDEX_BACKEND must be edge or qdrant, not {self.index_backend!r}")
+            raise ValueError(
+                f"VITRINE_INDEX_BACKEND must be edge or qdrant, not {self.index_backend!r}"
+            )
         if self.image_runtime not in {"auto", "onnx", "torch"}:
-            raise ValueError(f"VITRINE_IMAGE_RUNTIME must be auto, onnx or torch, not {self.image_runtime!r}")
+            raise ValueError(
+                f"VITRINE_IMAGE_RUNTIME must be auto, onnx or torch, not {self.image_runtime!r}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,8 +1,8 @@
 """The ``vitrine`` command: the composition root that wires settings, catalog, encoders and index.
 
-    vitrine migrate                 create or upgrade the catalog database
-    vitrine load CATALOG [--images DIR_OR_ZIP]
-    vitrine serve [--host H] [--port P]
+vitrine migrate                 create or upgrade the catalog database
+vitrine load CATALOG [--images DIR_OR_ZIP]
+vitrine serve [--host H] [--port P]
 """
 
 from __future__ import annotations
@@ -58,12 +58,18 @@ def migrate(settings: Settings) -> None:
     type=click.Path(exists=True, path_type=Path),
     help="Folder or .zip holding the images the rows name.",
 )
-@click.option("--errors-json", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the per-row errors to this JSON file.")
+@click.option(
+    "--errors-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the per-row errors to this JSON file.",
+)
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.pass_obj
 def load(
-    settings: Settings, catalog: Path, images: Path | None, errors_json: Path | None,
+    settings: Settings,
+    catalog: Path,
+    images: Path | None,
+    errors_json: Path | None,
     progress: bool,
 ) -> None:
     """Load CATALOG (.csv or .jsonl) into the catalog and the search index."""
@@ -89,13 +95,11 @@ def load(
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (VITRINE_HOST).")
 @click.option("--port", default=None, type=int, help="Port (VITRINE_PORT).")
-@click.option("--threads", default=4, show_default=True, help="Request threads.")
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None, threads: int) -> None:
-    """Serve the HTTP API (waitress)."""
-    from waitress import serve as waitress_serve
-
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    """Serve the HTTP API in this process (embedded mode: it holds the index folder)."""
     from backend.app import create_app
+    from backend.serving import make_app_server
 
     host = host or settings.host
     port = port or settings.port
@@ -106,8 +110,15 @@ def serve(settings: Settings, host: str | None, port: int | None, threads: int) 
         app.extensions["vitrine_index"].get()  # embedded mode: fail now if the folder is locked
     except VitrineError as exc:
         _fail(exc)
+    server = make_app_server(app, host, port)
     click.echo(f"Vitrine serving on http://{host}:{port}  (Ctrl-C to stop)")
-    waitress_serve(app, host=host, port=port, threads=threads)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        app.extensions["vitrine_index"].close()
 
 
 def _safe_url(url: str) -> str:

@@ -160,7 +160,11 @@ def store_batch(
 
 
 def index_products(
-    session: Session, skus: Sequence[str], *, index: VectorIndex, encoders: Encoders,
+    session: Session,
+    skus: Sequence[str],
+    *,
+    index: VectorIndex,
+    encoders: Encoders,
     settings: Settings,
 ) -> int:
     """Encode and upsert these products' points, then mark them indexed; how many."""
@@ -184,7 +188,7 @@ def load_catalog(
     encoders: Encoders,
     settings: Settings,
     batch_size: int = 64,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> LoadSummary:
     """Load a catalog file (and its images) into the catalog and the index."""
     summary = LoadSummary()
@@ -208,16 +212,21 @@ def load_catalog(
             progress(summary.received - seen)
     finally:
         source.close()
-    summary.indexed += index_pending(sessions=sessions, index=index, encoders=encoders,
-                                     settings=settings, batch_size=batch_size)
+    summary.indexed += index_pending(
+        sessions=sessions, index=index, encoders=encoders, settings=settings, batch_size=batch_size
+    )
     if summary.indexed:
         index.optimize()
     return summary
 
 
 def index_pending(
-    *, sessions: sessionmaker[Session], index: VectorIndex, encoders: Encoders,
-    settings: Settings, batch_size: int = 64,
+    *,
+    sessions: sessionmaker[Session],
+    index: VectorIndex,
+    encoders: Encoders,
+    settings: Settings,
+    batch_size: int = 64,
 ) -> int:
     """Index every product whose vectors are missing or stale (left by an interrupted load)."""
     with session_scope(sessions) as session:
@@ -225,7 +234,9 @@ def index_pending(
     done = 0
     for batch in batched(skus, batch_size):
         with session_scope(sessions) as session:
-            done += index_products(session, batch, index=index, encoders=encoders, settings=settings)
+            done += index_products(
+                session, batch, index=index, encoders=encoders, settings=settings
+            )
     return done
 
 
@@ -234,7 +245,7 @@ def load_into(
     catalog_path: Path,
     images_path: Path | None,
     *,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> LoadSummary:
     """Migrate, open the encoders and the index from settings, load, and close the index."""
     from backend.catalog import db

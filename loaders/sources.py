@@ -29,7 +29,9 @@ def read_catalog(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:
         return _read_csv(path)
     if suffix in (".jsonl", ".ndjson", ".json"):
         return _read_jsonl(path)
-    raise InvalidRequest(f"{path.name}: a catalog must be .csv or .jsonl, not {suffix or 'no suffix'}")
+    raise InvalidRequest(
+        f"{path.name}: a catalog must be .csv or .jsonl, not {suffix or 'no suffix'}"
+    )
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:
@@ -39,7 +41,7 @@ def _read_csv(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:
             raise InvalidRequest(f"{path.name}: the CSV has no header line")
         line = reader.line_num + 1
         for row in reader:
-            extra = row.pop(None, None)  # type: ignore[call-overload]
+            extra = row.pop(None, None)
             if extra:
                 yield RowFormatError(line, f"{len(extra)} more values than header columns")
             else:

@@ -49,6 +49,9 @@ def similar(sku: str) -> dict[str, Any]:
     using = request.args.get("using") or None
     hits = search_service().similar(sku, using=using, filters=filters, limit=limit, offset=offset)
     return search_response(
-        hits, query={"sku": sku, "using": using or "text+image"}, filters=filters, limit=limit,
+        hits,
+        query={"sku": sku, "using": using or "text+image"},
+        filters=filters,
+        limit=limit,
         offset=offset,
     )

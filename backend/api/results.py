@@ -25,13 +25,20 @@ def search_service() -> SearchService:
     text, image = get_encoders()
     settings = current_app.config["VITRINE_SETTINGS"]
     return SearchService(
-        index=get_index(), text_encoder=text, image_encoder=image,
+        index=get_index(),
+        text_encoder=text,
+        image_encoder=image,
         candidates=settings.search_candidates,
     )
 
 
 def search_response(
-    hits: Sequence[Hit], *, query: dict[str, Any], filters: Filters, limit: int, offset: int,
+    hits: Sequence[Hit],
+    *,
+    query: dict[str, Any],
+    filters: Filters,
+    limit: int,
+    offset: int,
     mode: str | None = None,
 ) -> dict[str, Any]:
     """``{"results", "facets", "query"}`` with each hit's product read from the catalog."""

@@ -48,6 +48,10 @@ def search_image() -> dict[str, Any]:
     limit, offset = parse_page(request.form)
     hits = search_service().search_image(decoded.image, filters=filters, limit=limit, offset=offset)
     return search_response(
-        hits, query={"image": upload.filename or "image", "mode": "image"}, filters=filters,
-        limit=limit, offset=offset, mode="image",
+        hits,
+        query={"image": upload.filename or "image", "mode": "image"},
+        filters=filters,
+        limit=limit,
+        offset=offset,
+        mode="image",
     )

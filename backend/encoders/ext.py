@@ -23,4 +23,4 @@ def get_encoders_of(app: Flask) -> tuple[TextEncoder, ImageEncoder]:
 
 def get_encoders() -> tuple[TextEncoder, ImageEncoder]:
     """The current app's (text, image) encoders."""
-    return get_encoders_of(current_app)  # type: ignore[arg-type]
+    return get_encoders_of(current_app)

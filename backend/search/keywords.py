@@ -13,7 +13,6 @@ import math
 import re
 import unicodedata
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from backend.index.port import SparseVector
@@ -55,13 +54,14 @@ def _to_sparse(weights: Mapping[int, float]) -> SparseVector:
 
 def document_vector(fields: Mapping[str, Iterable[str]]) -> SparseVector:
     """The keyword vector of a product from its text fields (names as in FIELD_WEIGHTS)."""
-    counts: Counter[int] = Counter()
+    counts: dict[int, float] = {}
     for field_name, texts in fields.items():
         weight = FIELD_WEIGHTS.get(field_name, 1.0)
         for text in texts:
             for token in tokenize(text):
-                counts[token_id(token)] += weight
-    return _to_sparse({i: 1.0 + math.log(c) if c >= 1 else c for i, c in counts.items()})
+                tid = token_id(token)
+                counts[tid] = counts.get(tid, 0.0) + weight
+    return _to_sparse({i: 1.0 + math.log(c) for i, c in counts.items()})
 
 
 def query_vector(text: str) -> SparseVector:

@@ -1,4 +1,4 @@
-"""Request parameters to typed search inputs: filters, mode, page. Bad input raises InvalidRequest."""
+"""Request parameters to typed search inputs: filters, mode, page (bad input: InvalidRequest)."""
 
 from __future__ import annotations
 

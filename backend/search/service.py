@@ -17,6 +17,7 @@ from backend.indexing import IMAGE_VECTOR, KEYWORDS_VECTOR, TEXT_VECTOR
 from backend.search import keywords
 
 SIMILAR_USING = ("text", "image")
+NO_FILTERS = Filters()
 
 
 class ModeUnavailable(InvalidRequest):
@@ -35,7 +36,12 @@ class SearchService:
     candidates: int = 100
 
     def search_text(
-        self, q: str, *, mode: str = "hybrid", filters: Filters = Filters(), limit: int = 10,
+        self,
+        q: str,
+        *,
+        mode: str = "hybrid",
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
         offset: int = 0,
     ) -> list[Hit]:
         """Products for a shopper's words in the given mode."""
@@ -55,22 +61,34 @@ class SearchService:
         return self._run(signals, filters=filters, limit=limit, offset=offset)
 
     def search_image(
-        self, picture: Image.Image, *, filters: Filters = Filters(), limit: int = 10,
+        self,
+        picture: Image.Image,
+        *,
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
         offset: int = 0,
     ) -> list[Hit]:
         """Products that look like the picture."""
         vector = self.image_encoder.encode([picture])[0]
-        return self._run([DenseQuery(vector, IMAGE_VECTOR)], filters=filters, limit=limit,
-                         offset=offset)
+        return self._run(
+            [DenseQuery(vector, IMAGE_VECTOR)], filters=filters, limit=limit, offset=offset
+        )
 
     def similar(
-        self, sku: str, *, using: str | None = None, filters: Filters = Filters(),
-        limit: int = 10, offset: int = 0,
+        self,
+        sku: str,
+        *,
+        using: str | None = None,
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
+        offset: int = 0,
     ) -> list[Hit]:
         """More like this product (never the product itself): one vector, or text+image fused."""
         if using is not None and using not in SIMILAR_USING:
             if using == "fused":
-                raise ModeUnavailable("using=fused needs the trained fusion head; use text or image")
+                raise ModeUnavailable(
+                    "using=fused needs the trained fusion head; use text or image"
+                )
             raise InvalidRequest(f"using must be one of {', '.join(SIMILAR_USING)}, not {using!r}")
         pid = point_id(sku)
         names = [using] if using else list(SIMILAR_USING)

@@ -41,7 +41,13 @@ def test_results_carry_the_product(client):
     assert first["title"] == first["product"]["title"]
     assert first["product"]["images"][0].startswith("/media/")
     assert isinstance(first["score"], float)
-    assert body["query"] == {"q": "t-shirt", "mode": "hybrid", "filters": {}, "limit": 3, "offset": 0}
+    assert body["query"] == {
+        "q": "t-shirt",
+        "mode": "hybrid",
+        "filters": {},
+        "limit": 3,
+        "offset": 0,
+    }
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "text", "keyword"])
@@ -49,7 +55,8 @@ def test_filters_narrow_inside_the_query(client, catalog_rows, mode):
     """Every result satisfies the filters, and the page is full when enough products match."""
     category = catalog_rows[TSHIRT]["category"]
     matching = [
-        r for r in catalog_rows.values()
+        r
+        for r in catalog_rows.values()
         if r["category"] == category and float(r["price"]) <= 30 and int(r["stock"]) > 0
     ]
     assert len(matching) >= 3
@@ -69,7 +76,9 @@ def test_filters_narrow_inside_the_query(client, catalog_rows, mode):
 
 def test_repeated_brand_means_any_of(client, catalog_rows):
     brands = sorted({r["brand"] for r in catalog_rows.values()})[:2]
-    response = client.get(f"/api/search?q=gift&mode=text&brand={brands[0]}&brand={brands[1]}&limit=100")
+    response = client.get(
+        f"/api/search?q=gift&mode=text&brand={brands[0]}&brand={brands[1]}&limit=100"
+    )
     found = {r["product"]["brand"] for r in response.get_json()["results"]}
     assert found == set(brands)
 
@@ -141,10 +150,16 @@ def test_bad_price_message_names_the_parameter(client):
 
 
 def test_image_upload_errors(client, settings_of):
-    assert error_of(
-        client.post("/api/search/image", data={}, content_type="multipart/form-data"), 400
-    )["code"] == "invalid_image"
-    assert error_of(post_image(client, b"not an image at all", "x.png"), 400)["code"] == "invalid_image"
+    assert (
+        error_of(
+            client.post("/api/search/image", data={}, content_type="multipart/form-data"), 400
+        )["code"]
+        == "invalid_image"
+    )
+    assert (
+        error_of(post_image(client, b"not an image at all", "x.png"), 400)["code"]
+        == "invalid_image"
+    )
     png = (DEMO_IMAGES / "1f455.png").read_bytes()
     assert error_of(post_image(client, png[: len(png) // 2]), 400)["code"] == "invalid_image"
     tiff = io.BytesIO()

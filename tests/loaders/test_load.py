@@ -31,15 +31,39 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
 
 def good_rows() -> list[dict]:
     return [
-        {"sku": "A-1", "title": "T-shirt", "title_zh": "T恤", "category": "Clothing",
-         "brand": "Acme", "price": "19.90", "stock": "5", "keywords": "shirt|top",
-         "image": "1f455.png"},
-        {"sku": "A-2", "title": "Running shoe", "title_zh": "跑鞋", "category": "Shoes",
-         "brand": "Acme", "price": "79", "stock": "0", "keywords": "shoe|sport",
-         "image": "1f45f.png"},
-        {"sku": "A-3", "title": "Gloves", "title_zh": "手套", "category": "Clothing",
-         "brand": "Warmly", "price": "12.5", "stock": "", "keywords": "winter",
-         "image": "1f9e4.png"},
+        {
+            "sku": "A-1",
+            "title": "T-shirt",
+            "title_zh": "T恤",
+            "category": "Clothing",
+            "brand": "Acme",
+            "price": "19.90",
+            "stock": "5",
+            "keywords": "shirt|top",
+            "image": "1f455.png",
+        },
+        {
+            "sku": "A-2",
+            "title": "Running shoe",
+            "title_zh": "跑鞋",
+            "category": "Shoes",
+            "brand": "Acme",
+            "price": "79",
+            "stock": "0",
+            "keywords": "shoe|sport",
+            "image": "1f45f.png",
+        },
+        {
+            "sku": "A-3",
+            "title": "Gloves",
+            "title_zh": "手套",
+            "category": "Clothing",
+            "brand": "Warmly",
+            "price": "12.5",
+            "stock": "",
+            "keywords": "winter",
+            "image": "1f9e4.png",
+        },
     ]
 
 
@@ -56,7 +80,9 @@ def stored(settings, sku):
         with db.session_scope(db.make_sessionmaker(engine)) as session:
             product = catalog.get_product(session=session, sku=sku)
             return {
-                "title": product.title, "price": product.price, "in_stock": product.in_stock,
+                "title": product.title,
+                "price": product.price,
+                "in_stock": product.in_stock,
                 "indexed": product.indexed_hash == product.content_hash,
                 "images": [i.path for i in product.images],
             }
@@ -87,7 +113,12 @@ def test_load_good_rows_then_reload_changes_nothing(settings, tmp_path):
 
     again = load_into(settings, catalog_csv, zipped)
     assert (again.received, again.created, again.updated, again.unchanged, again.indexed) == (
-        3, 0, 0, 3, 0)
+        3,
+        0,
+        0,
+        3,
+        0,
+    )
     assert index_count(settings) == 3
 
 
@@ -116,8 +147,9 @@ def test_bad_rows_are_reported_by_line_and_good_rows_land(settings, tmp_path):
         {"sku": "B-6", "title": "Escaping image", "image": "../etc/passwd"},  # line 10
         {"sku": "B-7", "title": "Negative stock", "stock": "-3"},  # line 11
     ]
-    summary = load_into(settings, write_csv(tmp_path / "mixed.csv", rows), images_zip(
-        tmp_path / "i.zip"))
+    summary = load_into(
+        settings, write_csv(tmp_path / "mixed.csv", rows), images_zip(tmp_path / "i.zip")
+    )
     assert (summary.received, summary.created, summary.failed) == (10, 3, 7)
     reasons = {e.line: e.reason for e in summary.errors}
     assert sorted(reasons) == [5, 6, 7, 8, 9, 10, 11]
@@ -134,8 +166,16 @@ def test_bad_rows_are_reported_by_line_and_good_rows_land(settings, tmp_path):
 
 def test_jsonl_catalog_with_a_folder_of_images(settings, tmp_path):
     lines = [
-        json.dumps({"sku": "J-1", "title": "Gloves", "keywords": ["winter", "warm"],
-                    "attributes": {"size": "M"}, "image": "1f9e4.png", "in_stock": False}),
+        json.dumps(
+            {
+                "sku": "J-1",
+                "title": "Gloves",
+                "keywords": ["winter", "warm"],
+                "attributes": {"size": "M"},
+                "image": "1f9e4.png",
+                "in_stock": False,
+            }
+        ),
         "{not json",
         json.dumps(["a", "list"]),
     ]
@@ -152,8 +192,15 @@ def test_cli_load_prints_a_summary_and_fails_on_bad_rows(settings_env, tmp_path)
     catalog_csv = write_csv(tmp_path / "catalog.csv", rows)
     runner = CliRunner()
     result = runner.invoke(
-        main, ["load", str(catalog_csv), "--images", str(images_zip(tmp_path / "i.zip")),
-               "--no-progress"], env=settings_env,
+        main,
+        [
+            "load",
+            str(catalog_csv),
+            "--images",
+            str(images_zip(tmp_path / "i.zip")),
+            "--no-progress",
+        ],
+        env=settings_env,
     )
     assert result.exit_code == 1, result.output
     assert "4 rows: 3 created, 0 updated, 0 unchanged, 1 failed; 3 indexed" in result.output
@@ -164,7 +211,8 @@ def test_cli_load_refuses_a_locked_index(settings_env, settings, tmp_path):
     index = open_index(settings)  # this process holds the Edge folder, as `vitrine serve` would
     try:
         result = CliRunner().invoke(
-            main, ["load", str(write_csv(tmp_path / "c.csv", good_rows()[:1])), "--no-progress"],
+            main,
+            ["load", str(write_csv(tmp_path / "c.csv", good_rows()[:1])), "--no-progress"],
             env=settings_env,
         )
     finally:
@@ -175,7 +223,9 @@ def test_cli_load_refuses_a_locked_index(settings_env, settings, tmp_path):
 
 def test_load_on_postgres(settings, postgres_url, tmp_path):
     pg = settings.with_(database_url=postgres_url)
-    summary = load_into(pg, write_csv(tmp_path / "c.csv", good_rows()), images_zip(tmp_path / "i.zip"))
+    summary = load_into(
+        pg, write_csv(tmp_path / "c.csv", good_rows()), images_zip(tmp_path / "i.zip")
+    )
     assert (summary.created, summary.failed) == (3, 0)
     assert stored(pg, "A-2")["title"] == "Running shoe"
     assert load_into(pg, tmp_path / "c.csv", tmp_path / "i.zip").unchanged == 3
