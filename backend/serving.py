@@ -1,4 +1,4 @@
-"""The embedded-mode HTTP server: one process (it holds the Qdrant Edge folder), a thread per request.
+"""The embedded-mode HTTP server: one process (holding the Edge folder), a thread per request.
 
 Werkzeug's threaded server, with one repair: shoppers type ``?q=T恤`` and curl sends those
 bytes raw; strict servers reject such a request line, and werkzeug re-encodes the already

@@ -66,12 +66,6 @@ def client(demo_app):
     return demo_app.test_client()
 
 
-@pytest.fixture
-def settings_of():
-    """The settings of the app behind a test client."""
-    return lambda client: client.application.config["VITRINE_SETTINGS"]
-
-
 @pytest.fixture(scope="session")
 def catalog_rows() -> dict[str, dict[str, str]]:
     """The demo catalog's rows by sku, as the CSV has them."""

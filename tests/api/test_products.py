@@ -19,10 +19,10 @@ def test_get_product(client, catalog_rows):
 
 def test_product_image_is_served(client):
     url = client.get(f"/api/products/{TSHIRT}").get_json()["images"][0]
-    response = client.get(url)
-    assert response.status_code == 200
-    assert response.mimetype == "image/png"
-    assert response.data.startswith(b"\x89PNG")
+    with client.get(url) as response:
+        assert response.status_code == 200
+        assert response.mimetype == "image/png"
+        assert response.data.startswith(b"\x89PNG")
 
 
 def test_unknown_sku_is_404(client):

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from backend.app import create_app
+from backend.catalog.db import migrate
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEMO_IMAGES = Path(__file__).resolve().parents[2] / "data" / "demo" / "images"
 TSHIRT = "VT-1F455"
@@ -52,26 +55,28 @@ def test_results_carry_the_product(client):
 
 @pytest.mark.parametrize("mode", ["hybrid", "text", "keyword"])
 def test_filters_narrow_inside_the_query(client, catalog_rows, mode):
-    """Every result satisfies the filters, and the page is full when enough products match."""
-    category = catalog_rows[TSHIRT]["category"]
-    matching = [
-        r
-        for r in catalog_rows.values()
-        if r["category"] == category and float(r["price"]) <= 30 and int(r["stock"]) > 0
-    ]
-    assert len(matching) >= 3
+    """Every result satisfies the filters, and dense modes rank every product that matches."""
+    shirt = catalog_rows[TSHIRT]
+    category, price_max = shirt["category"], float(shirt["price"]) + 10
+    matching = {
+        sku
+        for sku, r in catalog_rows.items()
+        if r["category"] == category and float(r["price"]) <= price_max and int(r["stock"]) > 0
+    }
+    assert TSHIRT in matching and len(matching) >= 3
     response = client.get(
-        f"/api/search?q=shirt&mode={mode}&category={category}&price_max=30&in_stock=true&limit=100"
+        f"/api/search?q=t-shirt&mode={mode}&category={category}&price_max={price_max}"
+        "&in_stock=true&limit=100"
     )
     results = response.get_json()["results"]
-    assert results, "filters must not empty a query that has matching products"
+    assert results[0]["sku"] == TSHIRT
     for result in results:
         product = result["product"]
         assert product["category"] == category
-        assert product["price"] <= 30
+        assert product["price"] <= price_max
         assert product["in_stock"] is True
-    if mode != "keyword":  # dense search ranks every matching product
-        assert len(results) == len(matching)
+    if mode != "keyword":  # a keyword query matches only products sharing a word
+        assert {r["sku"] for r in results} == matching
 
 
 def test_repeated_brand_means_any_of(client, catalog_rows):
@@ -149,17 +154,21 @@ def test_bad_price_message_names_the_parameter(client):
     assert "price_max" in message and "cheap" in message
 
 
-def test_image_upload_errors(client, settings_of):
-    assert (
-        error_of(
-            client.post("/api/search/image", data={}, content_type="multipart/form-data"), 400
-        )["code"]
-        == "invalid_image"
-    )
-    assert (
-        error_of(post_image(client, b"not an image at all", "x.png"), 400)["code"]
-        == "invalid_image"
-    )
+@pytest.fixture
+def strict_client(settings):
+    """An app (empty catalog) with small image limits, so limit tests need no large uploads."""
+    strict = settings.with_(max_image_bytes=20_000, max_image_pixels=10_000)
+    migrate(strict.database_url)
+    app = create_app(strict)
+    yield app.test_client()
+    app.extensions["vitrine_index"].close()
+
+
+def test_image_upload_errors(client):
+    no_file = client.post("/api/search/image", data={}, content_type="multipart/form-data")
+    assert error_of(no_file, 400)["code"] == "invalid_image"
+    not_image = post_image(client, b"not an image at all", "x.png")
+    assert error_of(not_image, 400)["code"] == "invalid_image"
     png = (DEMO_IMAGES / "1f455.png").read_bytes()
     assert error_of(post_image(client, png[: len(png) // 2]), 400)["code"] == "invalid_image"
     tiff = io.BytesIO()
@@ -167,15 +176,19 @@ def test_image_upload_errors(client, settings_of):
     assert error_of(post_image(client, tiff.getvalue(), "x.tiff"), 415)["code"] == (
         "unsupported_media_type"
     )
-    too_big = b"\0" * (settings_of(client).max_image_bytes + 100_000)
-    assert error_of(post_image(client, too_big), 413)["code"] == "request_entity_too_large"
 
 
-def test_image_over_the_pixel_limit_is_413(client, settings_of):
-    side = int(settings_of(client).max_image_pixels ** 0.5) + 10
+def test_image_over_the_size_limits_is_413(strict_client):
+    over_image_limit = post_image(strict_client, b"\0" * 30_000)
+    assert error_of(over_image_limit, 413)["code"] == "payload_too_large"
+    over_request_limit = post_image(strict_client, b"\0" * 200_000)
+    assert error_of(over_request_limit, 413)["code"] == "request_entity_too_large"
+
+
+def test_image_over_the_pixel_limit_is_413(strict_client):
     big = io.BytesIO()
-    Image.new("1", (side, side)).save(big, format="PNG")  # a few KB, too many pixels
-    assert error_of(post_image(client, big.getvalue()), 413)["code"] == "payload_too_large"
+    Image.new("1", (200, 200)).save(big, format="PNG")  # a few hundred bytes, 40k pixels
+    assert error_of(post_image(strict_client, big.getvalue()), 413)["code"] == "payload_too_large"
 
 
 def test_image_search_bad_filter_is_400(client):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from backend.catalog import db
@@ -105,7 +105,7 @@ def test_load_good_rows_then_reload_changes_nothing(settings, tmp_path):
     first = load_into(settings, catalog_csv, zipped)
     assert (first.received, first.created, first.failed, first.indexed) == (3, 3, 0, 3)
     shirt = stored(settings, "A-1")
-    assert shirt["indexed"] and shirt["price"] == pytest.approx(19.9)
+    assert shirt["indexed"] and shirt["price"] == Decimal("19.90")
     assert (settings.media_dir / shirt["images"][0]).is_file()
     assert stored(settings, "A-2")["in_stock"] is False  # stock 0
     assert stored(settings, "A-3")["in_stock"] is True  # no stock column value
@@ -208,11 +208,13 @@ def test_cli_load_prints_a_summary_and_fails_on_bad_rows(settings_env, tmp_path)
 
 
 def test_cli_load_refuses_a_locked_index(settings_env, settings, tmp_path):
+    rows = [{"sku": "A-9", "title": "Umbrella"}]
+    load_into(settings, write_csv(tmp_path / "first.csv", rows), None)
     index = open_index(settings)  # this process holds the Edge folder, as `vitrine serve` would
     try:
         result = CliRunner().invoke(
             main,
-            ["load", str(write_csv(tmp_path / "c.csv", good_rows()[:1])), "--no-progress"],
+            ["load", str(write_csv(tmp_path / "c.csv", rows)), "--no-progress"],
             env=settings_env,
         )
     finally:

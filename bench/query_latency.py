@@ -1,0 +1,170 @@
+"""Query latency over HTTP against `vitrine serve`: p50/p95 per kind of request, and server RSS.
+
+    .venv/bin/python bench/query_latency.py --products demo      # the demo catalog
+    .venv/bin/python bench/query_latency.py --products 100000    # synthetic, text vectors only
+
+The index is built once into var/bench-<products>/ (kept for the next run; --rebuild to redo),
+then a server runs in a child process and this process sends requests one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from backend.settings import Settings  # noqa: E402
+from bench.synthetic import DEMO, demo_rows, write_catalog  # noqa: E402
+from loaders.pipeline import load_into  # noqa: E402
+
+PORT = 8765
+
+
+def build(var: Path, products: str) -> None:
+    settings = Settings(var_dir=var, model_cache_dir=ROOT / "var" / "models")
+    started = time.perf_counter()
+    if products == "demo":
+        summary = load_into(settings, DEMO / "catalog.csv", DEMO / "images")
+    else:
+        catalog = write_catalog(var.parent / f"catalog-{products}.csv", int(products), images=False)
+        summary = load_into(settings, catalog, None)
+    print(f"built {summary.line()} in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def request(method: str, path: str, body: bytes | None = None, headers=None) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+    started = time.perf_counter()
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"{path}: {response.status} {data[:200]!r}")
+    return elapsed * 1000
+
+
+def multipart(image: bytes) -> tuple[bytes, dict[str, str]]:
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="q.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--products", default="demo", help="'demo' or a number of synthetic products"
+    )
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+
+    var = ROOT / "var" / f"bench-{args.products}" / "var"
+    if args.rebuild and var.parent.exists():
+        shutil.rmtree(var.parent)
+    if not (var / "vitrine.db").exists():
+        var.mkdir(parents=True, exist_ok=True)
+        build(var, args.products)
+
+    env = {
+        **os.environ,
+        "VITRINE_VAR_DIR": str(var),
+        "VITRINE_MODEL_CACHE_DIR": str(ROOT / "var" / "models"),
+    }
+    server = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "vitrine"), "serve", "--port", str(PORT)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(120):
+            try:
+                request("GET", "/health")
+                break
+            except (OSError, RuntimeError):
+                time.sleep(0.5)
+        rows = demo_rows()
+        rng = random.Random(3)
+        words = [r["title"] for r in rows] + [r["title_zh"] for r in rows]
+        categories = sorted({r["category"] for r in rows})
+        image = (DEMO / "images" / rows[0]["image"]).read_bytes()
+        skus = (
+            [r["sku"] for r in rows]
+            if args.products == "demo"
+            else [f"SYN-{i:07d}" for i in range(0, int(args.products), 997)]
+        )
+        kinds = {
+            "hybrid": lambda: "/api/search?" + urlencode({"q": rng.choice(words)}),
+            "hybrid + filters": lambda: (
+                "/api/search?"
+                + urlencode(
+                    {
+                        "q": rng.choice(words),
+                        "category": rng.choice(categories),
+                        "price_max": rng.choice([20, 50, 200]),
+                        "in_stock": "true",
+                    }
+                )
+            ),
+            "text": lambda: "/api/search?" + urlencode({"q": rng.choice(words), "mode": "text"}),
+            "keyword": lambda: (
+                "/api/search?" + urlencode({"q": rng.choice(words), "mode": "keyword"})
+            ),
+            "similar": lambda: f"/api/products/{rng.choice(skus)}/similar?using=text",
+        }
+        print(f"| {args.products} products | p50 ms | p95 ms | requests |")
+        print("|---|---|---|---|")
+        for name, make in kinds.items():
+            for _ in range(10):
+                request("GET", make())  # warm up
+            times = [request("GET", make()) for _ in range(args.queries)]
+            report(name, times)
+        if args.products == "demo":
+            body, headers = multipart(image)
+            times = [
+                request("POST", "/api/search/image", body, headers)
+                for _ in range(args.queries // 2)
+            ]
+            report("image upload", times)
+        rss = int(
+            next(
+                line.split()[1]
+                for line in open(f"/proc/{server.pid}/status")
+                if line.startswith("VmRSS")
+            )
+        )
+        print(f"\nserver RSS after the run: {rss / 1024:.0f} MiB")
+        print(json.dumps({"products": args.products, "rss_mib": round(rss / 1024)}))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def report(name: str, times: list[float]) -> None:
+    times.sort()
+    p95 = times[int(len(times) * 0.95) - 1]
+    print(f"| {name} | {statistics.median(times):.1f} | {p95:.1f} | {len(times)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
