@@ -23,9 +23,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-demo: install
+# Loaded once per var/ folder and demo catalog version; `make clean` starts over.
+var/.stamp-demo: data/demo/catalog.csv | $(STAMP)
 	$(BIN)/vitrine migrate
 	$(BIN)/vitrine load data/demo/catalog.csv --images data/demo/images
+	touch $@
+
+demo: var/.stamp-demo
 
 run: demo
 	$(BIN)/vitrine serve
