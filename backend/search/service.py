@@ -18,6 +18,7 @@ from backend.search import keywords
 
 SIMILAR_USING = ("text", "image")
 NO_FILTERS = Filters()
+PAGE_SLACK = 10  # extra hits fetched so ties at a page boundary are ordered the same
 
 
 class ModeUnavailable(InvalidRequest):
@@ -104,8 +105,15 @@ class SearchService:
     def _run(self, signals: list[Query], *, filters: Filters, limit: int, offset: int) -> list[Hit]:
         if not signals:
             return []
+        # Pages must not overlap or skip: engines order equal scores (common under RRF)
+        # differently for different limits, so fetch the whole window plus some slack from
+        # rank 1 and break ties by point id before cutting the page out.
+        window = offset + limit + PAGE_SLACK
         if len(signals) == 1:
-            return self.index.search(signals[0], filters=filters, limit=limit, offset=offset)
-        return self.index.hybrid(
-            signals, filters=filters, limit=limit, offset=offset, candidates=self.candidates
-        )
+            hits = self.index.search(signals[0], filters=filters, limit=window)
+        else:
+            hits = self.index.hybrid(
+                signals, filters=filters, limit=window, candidates=self.candidates
+            )
+        hits.sort(key=lambda hit: (-hit.score, hit.id))
+        return hits[offset : offset + limit]

@@ -95,12 +95,16 @@ def test_price_range_is_inclusive(client, catalog_rows):
     assert all(r["product"]["price"] == price for r in response.get_json()["results"])
 
 
-def test_pages_do_not_overlap(client):
-    first = skus(client.get("/api/search?q=fruit&limit=5"))
-    second = skus(client.get("/api/search?q=fruit&limit=5&offset=5"))
-    whole = skus(client.get("/api/search?q=fruit&limit=10"))
-    assert first + second == whole
-    assert len(set(whole)) == 10
+@pytest.mark.parametrize("mode", ["hybrid", "text", "keyword"])
+def test_pages_do_not_overlap(client, mode):
+    """Pages of 5 concatenate to the top 15, with no product twice, for the same query."""
+    pages = [
+        skus(client.get(f"/api/search?q=fruit&mode={mode}&limit=5&offset={offset}"))
+        for offset in (0, 5, 10)
+    ]
+    whole = skus(client.get(f"/api/search?q=fruit&mode={mode}&limit=15"))
+    assert pages[0] + pages[1] + pages[2] == whole
+    assert len(set(whole)) == len(whole) >= 10
 
 
 def post_image(client, data: bytes, name: str = "query.png", **form):
