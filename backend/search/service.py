@@ -18,7 +18,8 @@ from backend.search import keywords
 
 SIMILAR_USING = ("text", "image")
 NO_FILTERS = Filters()
-PAGE_SLACK = 10  # extra hits fetched so ties at a page boundary are ordered the same
+PAGE_SLACK = 10  # extra hits fetched to see whether scores tie across the page boundary
+MAX_TIE_FETCH = 20_000
 
 
 class ModeUnavailable(InvalidRequest):
@@ -105,15 +106,20 @@ class SearchService:
     def _run(self, signals: list[Query], *, filters: Filters, limit: int, offset: int) -> list[Hit]:
         if not signals:
             return []
-        # Pages must not overlap or skip: engines order equal scores (common under RRF)
-        # differently for different limits, so fetch the whole window plus some slack from
-        # rank 1 and break ties by point id before cutting the page out.
-        window = offset + limit + PAGE_SLACK
+        # Pages must not overlap or skip. Engines order equal scores (common under RRF and
+        # for keyword matches) differently for different limits, so fetch from rank 1 until
+        # every hit tied with the page's last one is in, then break ties by point id.
+        end = offset + limit
+        fetch = end + PAGE_SLACK
+        while True:
+            hits = self._fetch(signals, filters=filters, limit=fetch)
+            hits.sort(key=lambda hit: (-hit.score, hit.id))
+            complete = len(hits) < fetch or hits[-1].score < hits[end - 1].score
+            if complete or fetch >= MAX_TIE_FETCH:
+                return hits[offset:end]
+            fetch = min(fetch * 2, MAX_TIE_FETCH)
+
+    def _fetch(self, signals: list[Query], *, filters: Filters, limit: int) -> list[Hit]:
         if len(signals) == 1:
-            hits = self.index.search(signals[0], filters=filters, limit=window)
-        else:
-            hits = self.index.hybrid(
-                signals, filters=filters, limit=window, candidates=self.candidates
-            )
-        hits.sort(key=lambda hit: (-hit.score, hit.id))
-        return hits[offset : offset + limit]
+            return self.index.search(signals[0], filters=filters, limit=limit)
+        return self.index.hybrid(signals, filters=filters, limit=limit, candidates=self.candidates)
