@@ -137,25 +137,38 @@ def attach_images(
         except VitrineError as exc:
             summary.fail(row.line, row.product.sku, exc.message)
             continue
+        except OSError as exc:  # an unreadable file in the images folder
+            summary.fail(row.line, row.product.sku, f"image could not be read: {exc}")
+            continue
         yield row.line, replace(row.product, images=images)
 
 
 def store_batch(
     session: Session, batch: Sequence[tuple[int, ProductData]], summary: LoadSummary
 ) -> list[str]:
-    """Upsert a batch in one transaction (a row that fails is rolled back alone); changed skus."""
+    """Upsert a batch in one transaction; the skus whose vectors must be (re)written.
+
+    The batch is written in one flush; if the database refuses it, each row is retried in a
+    savepoint of its own, so only the offending rows are reported and the others land.
+    """
+    try:
+        with session.begin_nested():
+            results = catalog.upsert_products(session=session, items=[p for _, p in batch])
+    except Exception:
+        results = []
+        for line, product in batch:
+            try:
+                with session.begin_nested():
+                    results.append(catalog.upsert_product(session=session, data=product))
+            except Exception as exc:  # a constraint we did not foresee: report the row
+                log.warning("line %s (%s) not stored: %s", line, product.sku, exc)
+                reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                summary.fail(line, product.sku, f"could not be stored: {reason}")
     pending = []
-    for line, product in batch:
-        try:
-            with session.begin_nested():
-                outcome, stored = catalog.upsert_product(session=session, data=product)
-        except Exception as exc:  # a database constraint we did not foresee: report the row
-            log.warning("line %s (%s) not stored: %s", line, product.sku, exc)
-            summary.fail(line, product.sku, f"could not be stored: {type(exc).__name__}")
-            continue
+    for outcome, stored in results:
         setattr(summary, outcome, getattr(summary, outcome) + 1)
         if stored.indexed_hash != stored.content_hash:
-            pending.append(product.sku)
+            pending.append(stored.sku)
     return pending
 
 

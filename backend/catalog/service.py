@@ -127,22 +127,32 @@ def _apply(product: Product, data: ProductData, content_hash: str) -> None:
 
 def upsert_product(*, session: Session, data: ProductData) -> tuple[UpsertOutcome, Product]:
     """Store ``data`` under its sku: created, updated (content changed) or unchanged."""
-    content_hash = data.content_hash()
-    stmt = sa.select(Product).where(Product.sku == data.sku).options(selectinload(Product.images))
-    product = session.scalars(stmt).one_or_none()
-    if product is None:
-        product = Product(sku=data.sku, images=[])
-        _apply(product, data, content_hash)
-        session.add(product)
-        session.flush()
-        return "created", product
-    if product.content_hash == content_hash:
-        return "unchanged", product
-    _apply(product, data, content_hash)
-    # indexed_hash stays: the index still holds the old content until mark_indexed.
-    product.updated_at = utcnow()
+    return upsert_products(session=session, items=[data])[0]
+
+
+def upsert_products(
+    *, session: Session, items: Sequence[ProductData]
+) -> list[tuple[UpsertOutcome, Product]]:
+    """Store a batch (distinct skus) with one read and one flush; outcomes in input order."""
+    existing = get_products(session=session, skus=[data.sku for data in items])
+    results: list[tuple[UpsertOutcome, Product]] = []
+    for data in items:
+        content_hash = data.content_hash()
+        product = existing.get(data.sku)
+        if product is None:
+            product = Product(sku=data.sku, images=[])
+            _apply(product, data, content_hash)
+            session.add(product)
+            results.append(("created", product))
+        elif product.content_hash == content_hash:
+            results.append(("unchanged", product))
+        else:
+            _apply(product, data, content_hash)
+            # indexed_hash stays: the index still holds the old content until mark_indexed.
+            product.updated_at = utcnow()
+            results.append(("updated", product))
     session.flush()
-    return "updated", product
+    return results
 
 
 def mark_indexed(*, session: Session, hashes: Mapping[str, str]) -> None:

@@ -173,3 +173,21 @@ def test_load_on_postgres(settings, postgres_url, tmp_path):
     assert (summary.created, summary.failed) == (3, 0)
     assert stored(pg, "A-2")["title"] == "Running shoe"
     assert load_into(pg, tmp_path / "c.csv", tmp_path / "i.zip").unchanged == 3
+
+
+def test_row_the_database_refuses_is_reported_and_the_batch_lands(settings, postgres_url, tmp_path):
+    """PostgreSQL refuses NUL in text: that row is reported, the rest of its batch is stored."""
+    pg = settings.with_(database_url=postgres_url)
+    rows = [
+        {"sku": "P-1", "title": "Umbrella"},
+        {"sku": "P-2", "title": "Scarf", "description": "wool\u0000blend"},
+        {"sku": "P-3", "title": "Gloves"},
+    ]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    summary = load_into(pg, path, None)
+    assert (summary.created, summary.failed, summary.indexed) == (2, 1, 2)
+    [error] = summary.errors
+    assert (error.line, error.sku) == (2, "P-2")
+    assert "could not be stored" in error.reason and "NUL" in error.reason
+    assert stored(pg, "P-3")["indexed"]
