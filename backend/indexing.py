@@ -21,6 +21,7 @@ from backend.search import keywords
 TEXT_VECTOR = "text"
 IMAGE_VECTOR = "image"
 KEYWORDS_VECTOR = "keywords"
+DESCRIPTION_WORDS = 40
 
 
 def collection_spec(text: TextEncoder, image: ImageEncoder) -> CollectionSpec:
@@ -33,13 +34,19 @@ def collection_spec(text: TextEncoder, image: ImageEncoder) -> CollectionSpec:
 
 
 def product_text(product: Product) -> str:
-    """What the text vector of a product is computed from."""
-    parts = [product.title, *product.titles.values()]
+    """What the text vector of a product is computed from.
+
+    Title, keywords, category, brand and the start of the description: what shoppers'
+    words are compared with. Other-language titles are left to the keyword vector, as the
+    default encoder reads English only, and long descriptions are cut, as encoding time
+    grows with length while the first sentences say what the product is.
+    """
+    parts = [product.title]
     if product.keywords:
         parts.append(", ".join(product.keywords))
     parts.extend(p for p in (product.category, product.brand) if p)
     if product.description:
-        parts.append(product.description)
+        parts.append(" ".join(product.description.split()[:DESCRIPTION_WORDS]))
     return ". ".join(parts)
 
 
