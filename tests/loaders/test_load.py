@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from decimal import Decimal
 
 from click.testing import CliRunner
@@ -191,3 +192,25 @@ def test_row_the_database_refuses_is_reported_and_the_batch_lands(settings, post
     assert (error.line, error.sku) == (2, "P-2")
     assert "could not be stored" in error.reason and "NUL" in error.reason
     assert stored(pg, "P-3")["indexed"]
+
+
+def test_hostile_image_references_are_refused(settings, tmp_path):
+    zipped = tmp_path / "evil.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.write(DEMO_IMAGES / "1f455.png", "../escape.png")
+        archive.write(DEMO_IMAGES / "1f455.png", "/abs.png")
+        archive.write(DEMO_IMAGES / "1f45f.png", "shop/images/shoe.png")
+    rows = [
+        {"sku": "H-1", "title": "Escaping entry", "image": "escape.png"},
+        {"sku": "H-2", "title": "Absolute ref", "image": "/abs.png"},
+        {"sku": "H-3", "title": "Loopback URL", "image": "http://127.0.0.1:9/x.png"},
+        {"sku": "H-4", "title": "Not http", "image": "file:///etc/passwd"},
+        {"sku": "H-5", "title": "Shoe in a subfolder", "image": "shoe.png"},
+    ]
+    summary = load_into(settings, write_csv(tmp_path / "c.csv", rows), zipped)
+    reasons = {e.sku: e.reason for e in summary.errors}
+    assert "not found in the zip" in reasons["H-1"]  # the ../ entry was never exposed
+    assert "relative" in reasons["H-2"]
+    assert "non-public address" in reasons["H-3"]
+    assert "H-4" in reasons
+    assert summary.created == 1 and stored(settings, "H-5")["images"]
