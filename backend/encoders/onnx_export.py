@@ -1,9 +1,10 @@
-"""The CPU fast path: export an image network to ONNX once, then run it in ONNX Runtime.
+"""The CPU fast path: export a network to ONNX once, then run it in ONNX Runtime.
 
 On two CPU cores EfficientNet-Lite0 runs about ten times faster in ONNX Runtime than in eager
-PyTorch. The export is cached as ``<cache_dir>/<name>-<hash>.onnx`` (the hash covers the
-weights file and the export recipe), written to a temporary file and renamed into place, so
-a crash never leaves half a file and other processes reuse it.
+PyTorch, and sentence-transformers text models (``text_onnx.py``) gain too. An export is
+cached as ``<cache_dir>/<name>-<hash>.onnx`` (the hash covers the weights file(s) and the
+export recipe), written to a temporary file and renamed into place, so a crash never leaves
+half a file and other processes reuse it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,50 +33,109 @@ INPUT_NAME = "pixels"
 OUTPUT_NAME = "features"
 
 
-def onnx_cache_path(cache_dir: Path, name: str, weights_file: Path) -> Path:
-    """Where the export of ``name`` built from ``weights_file`` lives."""
-    digest = hashlib.sha256(f"vitrine-onnx v{EXPORT_VERSION} opset {OPSET}\n".encode())
-    with open(weights_file, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
+def onnx_cache_path(
+    cache_dir: Path, name: str, weights: Path | Sequence[Path], *, recipe: str = ""
+) -> Path:
+    """Where the export of ``name`` built from ``weights`` with ``recipe`` lives."""
+    header = f"vitrine-onnx v{EXPORT_VERSION} opset {OPSET}\n"
+    digest = hashlib.sha256((header + (f"{recipe}\n" if recipe else "")).encode())
+    for weights_file in [weights] if isinstance(weights, Path) else weights:
+        with open(weights_file, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
     return Path(cache_dir) / f"{name}-{digest.hexdigest()[:12]}.onnx"
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".onnx.tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def torch_export(
+    model: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    *,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    dynamic_axes: Mapping[str, Mapping[int, str]],
+) -> None:
+    """``torch.onnx.export`` with our settings (TorchScript exporter, constant folding)."""
+    import torch
+
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        # We use the TorchScript exporter (dynamo=False; its output matches eager to 1e-5),
+        # which torch 2.9+ marks deprecated. Silence exactly its two notices.
+        warnings.filterwarnings(
+            "ignore",
+            "You are using the legacy TorchScript-based ONNX export",
+            DeprecationWarning,
+        )
+        warnings.filterwarnings(
+            "ignore", "The feature will be removed", DeprecationWarning, r"torch\.onnx\."
+        )
+        torch.onnx.export(
+            model.eval(),
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=list(input_names),
+            output_names=list(output_names),
+            dynamic_axes={name: dict(axes) for name, axes in dynamic_axes.items()},
+            do_constant_folding=True,
+        )
 
 
 def export_onnx(model: torch.nn.Module, path: Path, *, input_size: int = 224) -> None:
     """Write ``model`` (images ``(n, 3, s, s)`` -> features ``(n, d)``) to ``path`` atomically."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".onnx.tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        example = torch.zeros(2, 3, input_size, input_size)
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            # We use the TorchScript exporter (dynamo=False; its output matches eager to 1e-5),
-            # which torch 2.9+ marks deprecated. Silence exactly its two notices.
-            warnings.filterwarnings(
-                "ignore",
-                "You are using the legacy TorchScript-based ONNX export",
-                DeprecationWarning,
-            )
-            warnings.filterwarnings(
-                "ignore", "The feature will be removed", DeprecationWarning, r"torch\.onnx\."
-            )
-            torch.onnx.export(
-                model.eval(),
-                (example,),
-                str(tmp),
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                do_constant_folding=True,
-            )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    def write(tmp: Path) -> None:
+        torch_export(
+            model,
+            (torch.zeros(2, 3, input_size, input_size),),
+            tmp,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        )
+
+    write_atomically(path, write)
+
+
+def quantize_int8(
+    source: Path, target: Path, *, exclude: Callable[[Any], Sequence[str]] | None = None
+) -> None:
+    """Write ``source`` with int8 weights in its MatMuls (dynamic quantisation) to ``target``.
+
+    ``exclude(model)`` names MatMul nodes of the loaded ``onnx.ModelProto`` to keep in float.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.quant_utils import add_pre_process_metadata
+
+    model = onnx.load(str(source))
+    # ORT's optional pre-processing (shape inference, graph optimisation) is skipped: the
+    # session optimises the graph at load and our accuracy test passes without it. Tagging the
+    # model stops quantize_dynamic from logging its advice through the root logger.
+    add_pre_process_metadata(model)
+    quantize_dynamic(
+        model,
+        target,
+        op_types_to_quantize=["MatMul"],
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=list(exclude(model)) if exclude else None,
+    )
 
 
 def cpu_session(path: Path, *, threads: int | None = None) -> Any:
@@ -90,12 +150,11 @@ def cpu_session(path: Path, *, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def load_or_export(
-    path: Path, build_model: Callable[[], torch.nn.Module], *, input_size: int = 224
-) -> Any:
-    """A CPU session for ``path``, exporting ``build_model()`` there first if needed.
+def load_or_write(path: Path, write: Callable[[Path], None]) -> Any:
+    """A CPU session for ``path``, calling ``write(path)`` first if it is missing.
 
-    A cached file that ONNX Runtime cannot open (truncated by a full disk, say) is replaced.
+    ``write`` must write atomically (``write_atomically``). A cached file that ONNX Runtime
+    cannot open (truncated by a full disk, say) is replaced.
     """
     if path.exists():
         try:
@@ -103,9 +162,17 @@ def load_or_export(
         except Exception as exc:  # onnxruntime's errors derive from Exception only
             log.warning("cached ONNX model %s is unreadable (%s); exporting again", path, exc)
             path.unlink(missing_ok=True)
-    model = build_model()
     try:
-        export_onnx(model, path, input_size=input_size)
+        write(path)
     except OSError as exc:
         raise ConfigurationError(f"cannot write the ONNX export to {path}: {exc}") from exc
     return cpu_session(path)
+
+
+def load_or_export(
+    path: Path, build_model: Callable[[], torch.nn.Module], *, input_size: int = 224
+) -> Any:
+    """A CPU session for ``path``, exporting the image network ``build_model()`` there if needed."""
+    return load_or_write(
+        path, lambda target: export_onnx(build_model(), target, input_size=input_size)
+    )

@@ -1,9 +1,10 @@
 """Encoders by name: the one place settings strings become loaded models.
 
-``text_encoder("minilm")`` and ``image_encoder("efficientnet-lite0", cache_dir=...)`` load on
-first use and then return the same object for the life of the process (per name, device,
-runtime and batch size; the first ``cache_dir`` given is the one used); an unknown name raises
-``ConfigurationError`` listing the names that exist and the dimension each gives.
+``text_encoder("minilm", cache_dir=...)`` and ``image_encoder("efficientnet-lite0",
+cache_dir=...)`` load on first use and then return the same object for the life of the process
+(per name, device, runtime and batch size; the first ``cache_dir`` given is the one used); an
+unknown name raises ``ConfigurationError`` listing the names that exist and the dimension each
+gives.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class EncoderInfo:
 
 
 _KNOWN: dict[str, EncoderInfo] = {
-    "minilm": EncoderInfo("text", 384, "all-MiniLM-L6-v2, bundled, English (default)"),
+    "minilm": EncoderInfo(
+        "text", 384, "all-MiniLM-L6-v2, bundled, English; ONNX Runtime on CPU (default)"
+    ),
     "st:<model name or path>": EncoderInfo(
         "text", None, "any sentence-transformers model already on this machine"
     ),
@@ -69,8 +72,8 @@ def _unknown(kind: Literal["text", "image"], name: str) -> ConfigurationError:
 _K = TypeVar("_K")
 _E = TypeVar("_E", TextEncoder, ImageEncoder)
 _lock = threading.Lock()
-# (name, device[, runtime]) -> {batch size: encoder}; every entry of one key shares one model.
-_text_cache: dict[tuple[str, str], dict[int, TextEncoder]] = {}
+# (name, device, runtime) -> {batch size: encoder}; every entry of one key shares one model.
+_text_cache: dict[tuple[str, str, str], dict[int, TextEncoder]] = {}
 _image_cache: dict[tuple[str, str, str], dict[int, ImageEncoder]] = {}
 
 
@@ -92,8 +95,20 @@ def _cached(cache: dict[_K, dict[int, _E]], key: _K, batch_size: int, load: Call
         return by_batch[batch_size]
 
 
-def text_encoder(name: str, *, device: str = "auto", batch_size: int = 32) -> TextEncoder:
-    """The text encoder called ``name``: ``minilm``, ``st:<model>`` or a model folder."""
+def text_encoder(
+    name: str,
+    *,
+    device: str = "auto",
+    runtime: str = "auto",
+    cache_dir: Path | None = None,
+    batch_size: int = 32,
+) -> TextEncoder:
+    """The text encoder called ``name``: ``minilm``, ``st:<model>`` or a model folder.
+
+    ``runtime="auto"`` runs BERT-family models in ONNX Runtime (float32) on CPU when a
+    ``cache_dir`` is given for the export, and in PyTorch otherwise; ``onnx``, ``onnx-int8``
+    (int8 weights: faster, cosine >= 0.98 to float) and ``torch`` force one.
+    """
     from backend.encoders import text
     from backend.encoders.device import resolve_device
 
@@ -106,13 +121,23 @@ def text_encoder(name: str, *, device: str = "auto", batch_size: int = 32) -> Te
         target = str(Path(spec).expanduser())
     else:
         raise _unknown("text", name)
+    if runtime not in text.RUNTIMES:
+        raise ConfigurationError(
+            f"text runtime must be one of {', '.join(text.RUNTIMES)}, not {runtime!r}"
+        )
     resolved = resolve_device(device)
+    cache = Path(cache_dir).expanduser().resolve() if cache_dir is not None else None
+    # What auto becomes is only known once the model is loaded; without a CPU and a cache
+    # folder it can only be torch, so share that entry.
+    wanted = "torch" if runtime == "auto" and (cache is None or resolved != "cpu") else runtime
 
     def load() -> TextEncoder:
         path = target or str(text.minilm_path())
-        return text.load(spec, path, device=resolved, batch_size=batch_size)
+        return text.load(
+            spec, path, device=resolved, batch_size=batch_size, runtime=wanted, cache_dir=cache
+        )
 
-    return _cached(_text_cache, (spec, resolved), batch_size, load)
+    return _cached(_text_cache, (spec, resolved, wanted), batch_size, load)
 
 
 def image_encoder(
@@ -173,7 +198,10 @@ def encoders_from_settings(settings: Settings) -> tuple[TextEncoder, ImageEncode
     cache_dir = settings.model_cache_dir or settings.var_dir / "models"
     return (
         text_encoder(
-            settings.text_encoder, device=settings.device, batch_size=settings.encode_batch_size
+            settings.text_encoder,
+            device=settings.device,
+            cache_dir=cache_dir,
+            batch_size=settings.encode_batch_size,
         ),
         image_encoder(
             settings.image_encoder,
