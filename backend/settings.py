@@ -37,6 +37,7 @@ class Settings:
     # Encoders, by registry name (see backend/encoders/registry.py).
     text_encoder: str = "minilm"
     image_encoder: str = "efficientnet-lite0"
+    text_runtime: str = "auto"  # auto | onnx | onnx-int8 | torch
     image_runtime: str = "auto"  # auto | onnx | torch
     device: str = "auto"  # auto | cpu | cuda
     encode_batch_size: int = 32
@@ -66,6 +67,11 @@ class Settings:
         if self.index_backend not in {"edge", "qdrant"}:
             raise ValueError(
                 f"VITRINE_INDEX_BACKEND must be edge or qdrant, not {self.index_backend!r}"
+            )
+        if self.text_runtime not in {"auto", "onnx", "onnx-int8", "torch"}:
+            raise ValueError(
+                "VITRINE_TEXT_RUNTIME must be auto, onnx, onnx-int8 or torch, "
+                f"not {self.text_runtime!r}"
             )
         if self.image_runtime not in {"auto", "onnx", "torch"}:
             raise ValueError(

@@ -40,6 +40,7 @@ def test_environment_overrides_and_types():
         ({"VITRINE_PORT": "eighty"}, "VITRINE_PORT"),
         ({"VITRINE_INDEX_BACKEND": "milvus"}, "edge or qdrant"),
         ({"VITRINE_IMAGE_RUNTIME": "tpu"}, "auto, onnx or torch"),
+        ({"VITRINE_TEXT_RUNTIME": "tpu"}, "auto, onnx, onnx-int8 or torch"),
     ],
 )
 def test_bad_values_are_named(env, message):

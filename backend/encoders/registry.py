@@ -200,6 +200,7 @@ def encoders_from_settings(settings: Settings) -> tuple[TextEncoder, ImageEncode
         text_encoder(
             settings.text_encoder,
             device=settings.device,
+            runtime=settings.text_runtime,
             cache_dir=cache_dir,
             batch_size=settings.encode_batch_size,
         ),

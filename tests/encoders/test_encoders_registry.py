@@ -67,6 +67,8 @@ def test_encoders_from_settings(tmp_path, minilm, lite0):
     assert text is text_encoder("minilm", device="cpu", cache_dir=tmp_path)
     assert text is not minilm and getattr(text, "runtime", None) == "onnx"
     assert (text.dim, image.dim) == (384, 1280)
+    eager, _ = encoders_from_settings(Settings(var_dir=tmp_path, text_runtime="torch"))
+    assert eager is minilm
 
 
 @pytest.mark.slow
