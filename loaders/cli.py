@@ -2,6 +2,7 @@
 
 vitrine migrate                 create or upgrade the catalog database
 vitrine load CATALOG [--images DIR_OR_ZIP]
+vitrine eval --catalog CATALOG [--images DIR_OR_ZIP] --queries QUERIES.jsonl [--out REPORT.json]
 vitrine serve [--host H] [--port P]
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -17,7 +19,15 @@ from tqdm import tqdm
 
 from backend.catalog import db
 from backend.errors import VitrineError
+from backend.search.params import MAX_LIMIT, MODES
 from backend.settings import Settings
+from loaders.evaluation import (
+    DEFAULT_MODES,
+    loaded_catalog,
+    missing_warning,
+    read_queries,
+    run_queries,
+)
 from loaders.pipeline import load_into
 from loaders.sources import read_catalog
 
@@ -90,6 +100,100 @@ def load(
     click.echo(summary.line())
     if summary.failed:
         sys.exit(EXIT_ROWS_FAILED)
+
+
+def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    modes = tuple(dict.fromkeys(m.strip().lower() for m in value.split(",") if m.strip()))
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise click.BadParameter(f"use some of {','.join(MODES)}, not {value!r}")
+    return modes
+
+
+@main.command("eval")
+@click.option(
+    "--catalog",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Catalog (.csv or .jsonl) to load into a throwaway index.",
+)
+@click.option(
+    "--images",
+    type=click.Path(exists=True, path_type=Path),
+    help="Folder or .zip holding the images the rows name.",
+)
+@click.option(
+    "--queries",
+    "queries_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Labelled queries: one JSON object a line (id, task, text or image, relevant).",
+)
+@click.option(
+    "--modes",
+    default=",".join(DEFAULT_MODES),
+    show_default=True,
+    callback=_modes,
+    help="Search modes to run, comma-separated.",
+)
+@click.option(
+    "--k",
+    "k",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, MAX_LIMIT),
+    help="Results retrieved per query.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report to this JSON file.",
+)
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.pass_obj
+def eval_(
+    settings: Settings,
+    catalog: Path,
+    images: Path | None,
+    queries_path: Path,
+    modes: tuple[str, ...],
+    k: int,
+    out: Path | None,
+    progress: bool,
+) -> None:
+    """Score search on labelled queries: Recall@1/5/10, MRR and nDCG@10 per task and mode.
+
+    The catalog is loaded into a temporary folder (deleted afterwards), so the deployment's
+    own catalog and index are not touched; exported models are reused from its model cache.
+    """
+    try:
+        query_set = read_queries(queries_path, settings=settings)
+        with ExitStack() as stack:
+            total = sum(1 for _ in read_catalog(catalog))
+            with tqdm(total=total, unit="row", disable=not progress, desc=catalog.name) as bar:
+                loaded = stack.enter_context(
+                    loaded_catalog(settings, catalog, images, progress=bar.update)
+                )
+            for error in loaded.summary.errors:
+                where = f"line {error.line}" if error.line is not None else "file"
+                sku = f" ({error.sku})" if error.sku else ""
+                click.echo(f"  {where}{sku}: {error.reason}", err=True)
+            click.echo(loaded.summary.line())
+            missing = loaded.missing(query_set.relevant_skus())
+            if missing:
+                click.secho(f"warning: {missing_warning(missing)}", fg="yellow", err=True)
+            with tqdm(
+                total=len(query_set.queries),
+                unit="query",
+                disable=not progress,
+                desc=queries_path.name,
+            ) as bar:
+                report = run_queries(loaded, query_set, modes=modes, k=k, progress=bar.update)
+    except VitrineError as exc:
+        _fail(exc)
+    click.echo(report.table())
+    if out is not None:
+        out.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
 
 
 @main.command()
