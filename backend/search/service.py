@@ -66,11 +66,17 @@ class SearchService:
         self,
         picture: Image.Image,
         *,
+        mode: str = "image",
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
     ) -> list[Hit]:
         """Products that look like the picture."""
+        if mode != "image":
+            raise ModeUnavailable(
+                f"mode={mode} for an image query needs the trained fusion head, which this "
+                "deployment does not have yet; use mode=image"
+            )
         vector = self.image_encoder.encode([picture])[0]
         return self._run(
             [DenseQuery(vector, IMAGE_VECTOR)], filters=filters, limit=limit, offset=offset
