@@ -37,7 +37,7 @@ def create_app(
     db.init_app(app)
     encoders_ext.init_app(app)
     text, image = encoders_ext.get_encoders_of(app)
-    index_ext.init_app(app, collection_spec(text, image))
+    index_ext.init_app(app, collection_spec(text, image, encoders_ext.get_fusion_of(app)))
 
     for blueprint in (products.bp, search.bp, system.bp):
         app.register_blueprint(blueprint)

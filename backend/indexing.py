@@ -15,22 +15,27 @@ from PIL import Image
 
 from backend.catalog.models import Product
 from backend.encoders.base import ImageEncoder, TextEncoder
+from backend.encoders.fusion import FusionHead
 from backend.index.port import CollectionSpec, Point, SparseVector, point_id
 from backend.search import keywords
 
 TEXT_VECTOR = "text"
 IMAGE_VECTOR = "image"
+FUSED_VECTOR = "fused"
 KEYWORDS_VECTOR = "keywords"
 DESCRIPTION_WORDS = 40
 
 
-def collection_spec(text: TextEncoder, image: ImageEncoder) -> CollectionSpec:
-    """The collection the encoders produce vectors for."""
-    return CollectionSpec(
-        dense={TEXT_VECTOR: text.dim, IMAGE_VECTOR: image.dim},
-        encoders={TEXT_VECTOR: text.name, IMAGE_VECTOR: image.name},
-        sparse=(KEYWORDS_VECTOR,),
-    )
+def collection_spec(
+    text: TextEncoder, image: ImageEncoder, fusion: FusionHead | None = None
+) -> CollectionSpec:
+    """The collection the encoders (and the fusion head, if any) produce vectors for."""
+    dense = {TEXT_VECTOR: text.dim, IMAGE_VECTOR: image.dim}
+    encoders = {TEXT_VECTOR: text.name, IMAGE_VECTOR: image.name}
+    if fusion is not None:
+        dense[FUSED_VECTOR] = fusion.dim
+        encoders[FUSED_VECTOR] = fusion.name
+    return CollectionSpec(dense=dense, encoders=encoders, sparse=(KEYWORDS_VECTOR,))
 
 
 def product_text(product: Product) -> str:
@@ -91,19 +96,33 @@ def primary_image(product: Product, media_dir: Path) -> Image.Image | None:
 
 
 def build_points(
-    products: Sequence[Product], *, text: TextEncoder, image: ImageEncoder, media_dir: Path
+    products: Sequence[Product],
+    *,
+    text: TextEncoder,
+    image: ImageEncoder,
+    media_dir: Path,
+    fusion: FusionHead | None = None,
 ) -> list[Point]:
     """Encode a batch of products (texts and primary images in one pass each) into points."""
     text_vectors = text.encode([product_text(p) for p in products])
     pictures = {i: pic for i, p in enumerate(products) if (pic := primary_image(p, media_dir))}
     image_vectors = image.encode(list(pictures.values())) if pictures else None
     image_rows = {i: row for row, i in enumerate(pictures)}
+    fused_vectors = None
+    if fusion is not None:
+        # Products without a picture are fused with an all-zero image row.
+        aligned = np.zeros((len(products), image.dim), np.float32)
+        if image_vectors is not None:
+            aligned[list(image_rows)] = image_vectors[list(image_rows.values())]
+        fused_vectors = fusion.product(text_vectors, aligned)
 
     points = []
     for i, product in enumerate(products):
         vectors: dict[str, np.ndarray] = {TEXT_VECTOR: text_vectors[i]}
         if image_vectors is not None and i in image_rows:
             vectors[IMAGE_VECTOR] = image_vectors[image_rows[i]]
+        if fused_vectors is not None:
+            vectors[FUSED_VECTOR] = fused_vectors[i]
         points.append(
             Point(
                 id=point_id(product.sku),

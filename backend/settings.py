@@ -36,9 +36,10 @@ class Settings:
     collection: str = "products"
     # Encoders, by registry name (see backend/encoders/registry.py).
     text_encoder: str = "minilm"
-    image_encoder: str = "efficientnet-lite0"
+    image_encoder: str = "efficientnet-lite0-gem"
     text_runtime: str = "auto"  # auto | onnx | onnx-int8 | torch
     image_runtime: str = "auto"  # auto | onnx | torch
+    fusion_head: str = "auto"  # auto (the shipped head where it fits) | none | checkpoint path
     device: str = "auto"  # auto | cpu | cuda
     encode_batch_size: int = 32
     model_cache_dir: Path | None = None  # default: <var_dir>/models (exported ONNX files)

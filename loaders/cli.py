@@ -2,6 +2,7 @@
 
 vitrine migrate                 create or upgrade the catalog database
 vitrine load CATALOG [--images DIR_OR_ZIP]
+vitrine train-fusion [--epochs N] [--seed S] [--out CHECKPOINT.npz]
 vitrine eval --catalog CATALOG [--images DIR_OR_ZIP] --queries QUERIES.jsonl [--out REPORT.json]
 vitrine serve [--host H] [--port P]
 """
@@ -18,6 +19,7 @@ import click
 from tqdm import tqdm
 
 from backend.catalog import db
+from backend.catalog import service as catalog_service
 from backend.errors import VitrineError
 from backend.search.params import MAX_LIMIT, MODES
 from backend.settings import Settings
@@ -28,6 +30,7 @@ from loaders.evaluation import (
     read_queries,
     run_queries,
 )
+from loaders.fusion_training import TrainingConfig, train_head
 from loaders.pipeline import load_into
 from loaders.sources import read_catalog
 
@@ -194,6 +197,72 @@ def eval_(
     click.echo(report.table())
     if out is not None:
         out.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
+
+
+@main.command("train-fusion")
+@click.option("--epochs", default=TrainingConfig.epochs, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=TrainingConfig.seed, show_default=True, type=int)
+@click.option(
+    "--views",
+    default=TrainingConfig.image_views,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Augmented pictures per product.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Checkpoint file (default: <model cache>/fusion-<encoders>-seed<S>.npz).",
+)
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.pass_obj
+def train_fusion(
+    settings: Settings, epochs: int, seed: int, views: int, out: Path | None, progress: bool
+) -> None:
+    """Train the fusion head on the loaded catalog's own text and pictures."""
+    from backend.encoders.registry import encoders_from_settings
+
+    config = TrainingConfig(epochs=epochs, seed=seed, image_views=views)
+    try:
+        if not db.is_up_to_date(settings.database_url):
+            raise VitrineError("the catalog database is not migrated: run `vitrine migrate`")
+        text, image = encoders_from_settings(settings)
+        assert settings.model_cache_dir is not None and settings.media_dir is not None
+        out = out or settings.model_cache_dir / f"fusion-{text.name}-{image.name}-seed{seed}.npz"
+        engine = db.make_engine(settings.database_url)
+        with ExitStack() as stack:
+            stack.callback(engine.dispose)
+            sessions = db.make_sessionmaker(engine)
+            with db.session_scope(sessions) as session:
+                total = catalog_service.count_products(session=session)
+            bar = stack.enter_context(
+                tqdm(total=total, unit="product", desc="encoding views", disable=not progress)
+            )
+
+            def on_epoch(epoch: int, loss: float) -> None:
+                if progress:
+                    tqdm.write(f"epoch {epoch:4d}/{epochs}  loss {loss:.4f}")
+
+            head = train_head(
+                sessions,
+                out,
+                text=text,
+                image=image,
+                media_dir=settings.media_dir,
+                config=config,
+                progress=bar.update,
+                on_epoch=on_epoch,
+            )
+    except VitrineError as exc:
+        _fail(exc)
+    trained = head.trained
+    click.echo(
+        f"trained {head.name} on {trained['products']} products "
+        f"({trained['text_views']} text views, {trained['image_views']} picture views): "
+        f"loss {trained['first_loss']} -> {trained['last_loss']} in "
+        f"{trained['encode_seconds']} s encoding + {trained['train_seconds']} s training"
+    )
+    click.echo(f"wrote {out}; serve and load with VITRINE_FUSION_HEAD={out}")
 
 
 @main.command()

@@ -20,6 +20,7 @@ from backend.catalog import service as catalog
 from backend.catalog.db import session_scope
 from backend.catalog.schema import ImageData, ProductData
 from backend.encoders.base import ImageEncoder, TextEncoder
+from backend.encoders.fusion import FusionHead
 from backend.errors import InvalidCatalogRow, VitrineError
 from backend.index.port import VectorIndex
 from backend.indexing import build_points
@@ -72,6 +73,7 @@ class Encoders:
     """The encoders a load needs, loaded only when something must be encoded."""
 
     load: Callable[[], tuple[TextEncoder, ImageEncoder]]
+    fusion: FusionHead | None = None
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -186,7 +188,9 @@ def index_products(
     text, image = encoders.load()
     products = list(catalog.get_products(session=session, skus=skus).values())
     assert settings.media_dir is not None
-    points = build_points(products, text=text, image=image, media_dir=settings.media_dir)
+    points = build_points(
+        products, text=text, image=image, media_dir=settings.media_dir, fusion=encoders.fusion
+    )
     index.upsert(points)
     catalog.mark_indexed(session=session, hashes={p.sku: p.content_hash for p in products})
     return len(products)
@@ -262,22 +266,23 @@ def load_into(
 ) -> LoadSummary:
     """Migrate, open the encoders and the index from settings, load, and close the index."""
     from backend.catalog import db
-    from backend.encoders.registry import encoders_from_settings
+    from backend.encoders.registry import encoders_from_settings, fusion_from_settings
     from backend.index.factory import open_index
     from backend.indexing import collection_spec
 
     db.migrate(settings.database_url)
     text, image = encoders_from_settings(settings)
+    fusion = fusion_from_settings(settings, text, image)
     engine = db.make_engine(settings.database_url)
     index = open_index(settings)
     try:
-        index.ensure_collection(collection_spec(text, image))
+        index.ensure_collection(collection_spec(text, image, fusion))
         return load_catalog(
             catalog_path,
             images_path,
             sessions=db.make_sessionmaker(engine),
             index=index,
-            encoders=Encoders(lambda: (text, image)),
+            encoders=Encoders(lambda: (text, image), fusion),
             settings=settings,
             progress=progress,
         )

@@ -16,7 +16,7 @@ def test_defaults_live_under_var():
     assert (settings.index_backend, settings.text_encoder, settings.image_encoder) == (
         "edge",
         "minilm",
-        "efficientnet-lite0",
+        "efficientnet-lite0-gem",
     )
 
 

@@ -12,7 +12,7 @@ from flask import current_app
 from backend.api.serialize import product_json
 from backend.catalog import service as catalog
 from backend.catalog.db import get_session
-from backend.encoders.ext import get_encoders
+from backend.encoders.ext import get_encoders, get_fusion
 from backend.index.ext import get_index
 from backend.index.port import Filters, Hit
 from backend.search.service import SearchService
@@ -28,6 +28,7 @@ def search_service() -> SearchService:
         index=get_index(),
         text_encoder=text,
         image_encoder=image,
+        fusion=get_fusion(),
         candidates=settings.search_candidates,
     )
 

@@ -10,6 +10,7 @@ from backend.api.results import search_response, search_service
 from backend.errors import InvalidImage, InvalidRequest
 from backend.media import decode_image
 from backend.search.params import parse_filters, parse_mode, parse_page
+from backend.search.service import DEFAULT_IMAGE_MODE
 
 bp = Blueprint("search", __name__, url_prefix="/api/search")
 
@@ -44,14 +45,17 @@ def search_image() -> dict[str, Any]:
     decoded = decode_image(
         data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
     )
+    mode = parse_mode(request.form, default=DEFAULT_IMAGE_MODE)
     filters = parse_filters(request.form)
     limit, offset = parse_page(request.form)
-    hits = search_service().search_image(decoded.image, filters=filters, limit=limit, offset=offset)
+    hits = search_service().search_image(
+        decoded.image, mode=mode, filters=filters, limit=limit, offset=offset
+    )
     return search_response(
         hits,
-        query={"image": upload.filename or "image", "mode": "image"},
+        query={"image": upload.filename or "image", "mode": mode},
         filters=filters,
         limit=limit,
         offset=offset,
-        mode="image",
+        mode=mode,
     )

@@ -65,10 +65,11 @@ def list_products(
     session: Session,
     categories: Collection[str] = (),
     brands: Collection[str] = (),
-    limit: int = 20,
+    limit: int | None = 20,
     offset: int = 0,
 ) -> list[Product]:
-    """A page of products ordered by sku; several categories (or brands) mean any of them."""
+    """A page of products ordered by sku (``limit=None``: all from ``offset`` on); several
+    categories (or brands) mean any of them."""
     stmt = _filtered(sa.select(Product), categories, brands)
     stmt = stmt.order_by(Product.sku).limit(limit).offset(offset)
     return list(session.scalars(stmt.options(selectinload(Product.images))))

@@ -22,7 +22,7 @@ _WIDE_GREY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 def to_rgb(image: Image.Image) -> Image.Image:
     """An RGB copy of ``image``: EXIF rotation applied, transparency composited onto white."""
     image = ImageOps.exif_transpose(image)
-    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+    if has_transparency(image):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
@@ -33,6 +33,30 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode != "RGB":
         image = image.convert("RGB")
     return image
+
+
+def has_transparency(image: Image.Image) -> bool:
+    """True for images with an alpha channel or a transparent palette entry."""
+    return image.mode in _ALPHA_MODES or "transparency" in image.info
+
+
+def trim_to_content(image: Image.Image, margin: float = 0.10) -> Image.Image:
+    """A cut-out drawing cropped to what it shows, centred on a square with ``margin`` per side.
+
+    Vendors frame the same object with different empty borders; trimming makes the frames
+    agree. Images without transparency (photos) are returned unchanged.
+    """
+    if not has_transparency(image):
+        return image
+    rgba = ImageOps.exif_transpose(image).convert("RGBA")
+    box = rgba.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
+    if box:
+        rgba = rgba.crop(box)
+    width, height = rgba.size
+    side = max(1, round(max(width, height) * (1 + 2 * margin)))
+    canvas = Image.new("RGBA", (side, side), (255, 255, 255, 0))
+    canvas.paste(rgba, ((side - width) // 2, (side - height) // 2))
+    return canvas
 
 
 @dataclass(frozen=True)

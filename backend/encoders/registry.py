@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from backend.encoders.base import ImageEncoder, TextEncoder
+from backend.encoders.fusion import FusionHead, head_for
 from backend.errors import ConfigurationError
 from backend.settings import Settings
 
@@ -44,10 +45,14 @@ _KNOWN: dict[str, EncoderInfo] = {
     "<path to a sentence-transformers folder>": EncoderInfo(
         "text", None, "a local sentence-transformers model folder"
     ),
-    "efficientnet-lite0": EncoderInfo(
+    "efficientnet-lite0-gem": EncoderInfo(
         "image",
-        1280,
-        "EfficientNet-Lite0 ImageNet features, bundled; ONNX Runtime on CPU (default)",
+        1392,
+        "EfficientNet-Lite0, bundled: cut-outs trimmed, GeM + stage-4 features; ONNX Runtime "
+        "on CPU (default)",
+    ),
+    "efficientnet-lite0": EncoderInfo(
+        "image", 1280, "EfficientNet-Lite0, bundled: average-pooled ImageNet features"
     ),
     "open_clip:<arch>/<pretrained tag or checkpoint file>": EncoderInfo(
         "image", None, "an open_clip image tower, e.g. open_clip:ViT-B-32/laion2b_s34b_b79k"
@@ -148,7 +153,8 @@ def image_encoder(
     cache_dir: Path,
     batch_size: int = 32,
 ) -> ImageEncoder:
-    """The image encoder called ``name``: ``efficientnet-lite0`` or ``open_clip:<arch>/<w>``.
+    """The image encoder called ``name``: ``efficientnet-lite0-gem``, ``efficientnet-lite0`` or
+    ``open_clip:<arch>/<w>``.
 
     ``runtime="auto"`` runs EfficientNet-Lite0 in ONNX Runtime on CPU and in PyTorch on CUDA;
     open_clip models always run in PyTorch.
@@ -157,7 +163,8 @@ def image_encoder(
     from backend.encoders.device import resolve_device
 
     spec = name.strip()
-    if spec != efficientnet.NAME and not spec.startswith(OPEN_CLIP_PREFIX):
+    bundled = spec in (efficientnet.NAME, efficientnet.GEM_NAME)
+    if not bundled and not spec.startswith(OPEN_CLIP_PREFIX):
         raise _unknown("image", name)
     if runtime not in RUNTIMES:
         raise ConfigurationError(
@@ -165,7 +172,7 @@ def image_encoder(
         )
     resolved = resolve_device(device)
     cache = Path(cache_dir).expanduser().resolve()
-    if spec == efficientnet.NAME:
+    if bundled:
         chosen = runtime if runtime != "auto" else ("onnx" if resolved == "cpu" else "torch")
         if chosen == "onnx" and resolved != "cpu":
             raise ConfigurationError(
@@ -175,7 +182,7 @@ def image_encoder(
 
         def load() -> ImageEncoder:
             return efficientnet.load(
-                runtime=chosen, device=resolved, cache_dir=cache, batch_size=batch_size
+                runtime=chosen, device=resolved, cache_dir=cache, batch_size=batch_size, name=spec
             )
 
     else:
@@ -191,6 +198,19 @@ def image_encoder(
             )
 
     return _cached(_image_cache, (spec, resolved, chosen), batch_size, load)
+
+
+def fusion_from_settings(
+    settings: Settings, text: TextEncoder, image: ImageEncoder
+) -> FusionHead | None:
+    """The fusion head ``settings`` names for these encoders, or None (no fused vector)."""
+    return head_for(
+        settings.fusion_head,
+        text_encoder=text.name,
+        text_dim=text.dim,
+        image_encoder=image.name,
+        image_dim=image.dim,
+    )
 
 
 def encoders_from_settings(settings: Settings) -> tuple[TextEncoder, ImageEncoder]:

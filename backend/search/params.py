@@ -91,9 +91,9 @@ def parse_page(args: Args, *, default_limit: int = 10) -> tuple[int, int]:
     return limit, offset
 
 
-def parse_mode(args: Args) -> str:
-    """``mode``: one of MODES, default hybrid."""
-    mode = (args.get("mode") or "hybrid").strip().lower()
+def parse_mode(args: Args, *, default: str = "hybrid") -> str:
+    """``mode``: one of MODES (``default`` when absent)."""
+    mode = (args.get("mode") or default).strip().lower()
     if mode not in MODES:
         raise InvalidRequest(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     return mode

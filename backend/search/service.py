@@ -11,12 +11,19 @@ from dataclasses import dataclass, replace
 from PIL import Image
 
 from backend.encoders.base import ImageEncoder, TextEncoder
+from backend.encoders.fusion import FusionHead
 from backend.errors import InvalidRequest, NotFound
 from backend.index.port import DenseQuery, Filters, Hit, Query, SparseQuery, VectorIndex, point_id
-from backend.indexing import IMAGE_VECTOR, KEYWORDS_VECTOR, TEXT_VECTOR
+from backend.indexing import FUSED_VECTOR, IMAGE_VECTOR, KEYWORDS_VECTOR, TEXT_VECTOR
 from backend.search import keywords
 
-SIMILAR_USING = ("text", "image")
+SIMILAR_USING = ("text", "image", "fused")
+IMAGE_MODES = ("image", "fused", "hybrid")
+DEFAULT_IMAGE_MODE = "image"
+NO_HEAD = (
+    "needs the trained fusion head, and this deployment runs without one "
+    "(VITRINE_FUSION_HEAD=none, or no head fits its encoders)"
+)
 NO_FILTERS = Filters()
 PAGE_SLACK = 10  # extra hits fetched to see whether scores tie across the page boundary
 MAX_TIE_FETCH = 20_000
@@ -35,6 +42,7 @@ class SearchService:
     index: VectorIndex
     text_encoder: TextEncoder
     image_encoder: ImageEncoder
+    fusion: FusionHead | None = None
     candidates: int = 100
 
     def search_text(
@@ -46,16 +54,25 @@ class SearchService:
         limit: int = 10,
         offset: int = 0,
     ) -> list[Hit]:
-        """Products for a shopper's words in the given mode."""
-        if mode in ("image", "fused"):
+        """Products for a shopper's words in the given mode.
+
+        ``hybrid`` fuses the keyword, text and (with a fusion head) fused signals by RRF;
+        ``fused`` compares the query with products' text and pictures through the head.
+        """
+        if mode == "image":
             raise ModeUnavailable(
-                f"mode={mode} for a text query needs the trained fusion head, which this "
-                "deployment does not have yet; use hybrid, text or keyword, or POST an image "
-                "to /api/search/image"
+                "mode=image takes a picture: POST it to /api/search/image; words reach "
+                "products' pictures through mode=fused"
             )
+        if mode == "fused" and self.fusion is None:
+            raise ModeUnavailable(f"mode=fused {NO_HEAD}")
         signals: list[Query] = []
-        if mode in ("hybrid", "text"):
-            signals.append(DenseQuery(self.text_encoder.encode([q])[0], TEXT_VECTOR))
+        if mode in ("hybrid", "text", "fused"):
+            features = self.text_encoder.encode([q])
+            if mode != "fused":
+                signals.append(DenseQuery(features[0], TEXT_VECTOR))
+            if self.fusion is not None and mode != "text":
+                signals.append(DenseQuery(self.fusion.text_query(features)[0], FUSED_VECTOR))
         if mode in ("hybrid", "keyword"):
             sparse = keywords.query_vector(q)
             if sparse.indices:
@@ -71,16 +88,22 @@ class SearchService:
         limit: int = 10,
         offset: int = 0,
     ) -> list[Hit]:
-        """Products that look like the picture."""
-        if mode != "image":
+        """Products that look like the picture: ``image`` compares pictures, ``fused`` the
+        picture with products' text and pictures through the head, ``hybrid`` both (RRF)."""
+        if mode not in IMAGE_MODES:
             raise ModeUnavailable(
-                f"mode={mode} for an image query needs the trained fusion head, which this "
-                "deployment does not have yet; use mode=image"
+                f"mode={mode} needs words; a picture is searched with mode "
+                + ", ".join(IMAGE_MODES)
             )
-        vector = self.image_encoder.encode([picture])[0]
-        return self._run(
-            [DenseQuery(vector, IMAGE_VECTOR)], filters=filters, limit=limit, offset=offset
-        )
+        if self.fusion is None and mode == "fused":
+            raise ModeUnavailable(f"mode=fused {NO_HEAD}")
+        features = self.image_encoder.encode([picture])
+        signals: list[Query] = []
+        if mode in ("image", "hybrid"):
+            signals.append(DenseQuery(features[0], IMAGE_VECTOR))
+        if self.fusion is not None and mode in ("fused", "hybrid"):
+            signals.append(DenseQuery(self.fusion.image_query(features)[0], FUSED_VECTOR))
+        return self._run(signals, filters=filters, limit=limit, offset=offset)
 
     def similar(
         self,
@@ -91,15 +114,15 @@ class SearchService:
         limit: int = 10,
         offset: int = 0,
     ) -> list[Hit]:
-        """More like this product (never the product itself): one vector, or text+image fused."""
+        """More like this product (never the product itself): one vector, or text and image
+        (and fused, with a head) by RRF."""
         if using is not None and using not in SIMILAR_USING:
-            if using == "fused":
-                raise ModeUnavailable(
-                    "using=fused needs the trained fusion head; use text or image"
-                )
             raise InvalidRequest(f"using must be one of {', '.join(SIMILAR_USING)}, not {using!r}")
+        if using == "fused" and self.fusion is None:
+            raise ModeUnavailable(f"using=fused {NO_HEAD}")
         pid = point_id(sku)
-        names = [using] if using else list(SIMILAR_USING)
+        default = [TEXT_VECTOR, IMAGE_VECTOR] + ([FUSED_VECTOR] if self.fusion else [])
+        names = [using] if using else default
         stored = self.index.retrieve([pid], vectors=names)
         if not stored:
             raise NotFound(f"product {sku!r} is not in the search index yet")

@@ -47,7 +47,7 @@ def test_listing_limit_out_of_range(client):
 
 
 def test_similar_never_returns_the_product_itself(client):
-    for using in ("", "&using=text", "&using=image"):
+    for using in ("", "&using=text", "&using=image", "&using=fused"):
         response = client.get(f"/api/products/{TSHIRT}/similar?limit=20{using}")
         found = [r["sku"] for r in response.get_json()["results"]]
         assert len(found) == 20 and TSHIRT not in found

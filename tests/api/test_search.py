@@ -126,6 +126,26 @@ def test_image_search_with_another_vendors_picture(client):
     assert TSHIRT in skus(post_image(client, data, limit="10"))
 
 
+@pytest.mark.parametrize("mode", ["image", "fused", "hybrid"])
+def test_image_search_modes_find_the_exact_product_first(client, mode):
+    data = (DEMO_IMAGES / "1f9e4.png").read_bytes()  # gloves
+    response = post_image(client, data, mode=mode)
+    assert skus(response)[0] == "VT-1F9E4"
+    assert response.get_json()["query"]["mode"] == mode
+
+
+def test_image_search_without_words_refuses_word_modes(client):
+    data = (DEMO_IMAGES / "1f9e4.png").read_bytes()
+    assert error_of(post_image(client, data, mode="keyword"), 400)["code"] == "mode_unavailable"
+    assert error_of(post_image(client, data, mode="telepathy"), 400)["code"] == "invalid_request"
+
+
+def test_fused_text_search_reaches_products_through_the_head(client):
+    """Words go through the fusion head to products' fused text-and-picture vectors."""
+    assert skus(client.get("/api/search?q=gloves&mode=fused"))[0] == "VT-1F9E4"
+    assert TSHIRT in skus(client.get("/api/search?q=t-shirt&mode=fused"))[:3]
+
+
 def test_image_search_honours_filters(client, catalog_rows):
     category = catalog_rows[TSHIRT]["category"]
     data = (FIXTURES / "noto" / "1f45f.png").read_bytes()  # a running shoe, filtered to clothing
@@ -146,7 +166,7 @@ def test_image_search_honours_filters(client, catalog_rows):
         ("q=shirt&in_stock=maybe", "invalid_request"),
         ("q=", "invalid_request"),
         ("mode=text", "invalid_request"),
-        ("q=shirt&mode=fused", "mode_unavailable"),
+        ("q=shirt&mode=image", "mode_unavailable"),
     ],
 )
 def test_bad_search_parameters_are_400(client, query, code):

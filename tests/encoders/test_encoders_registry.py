@@ -62,11 +62,13 @@ def test_another_batch_size_shares_the_loaded_model(minilm, lite0, model_cache):
 def test_encoders_from_settings(tmp_path, minilm, lite0):
     # Apps built with other folders still get the encoders this process already loaded.
     text, image = encoders_from_settings(Settings(var_dir=tmp_path))
-    assert image is lite0
+    # The default image encoder is the GeM readout of the same bundled network.
+    assert image.name == "efficientnet-lite0-gem" and image is not lite0
+    assert encoders_from_settings(Settings(var_dir=tmp_path))[1] is image
     # With a model cache the CPU text encoder is MiniLM in ONNX Runtime, not the torch one.
     assert text is text_encoder("minilm", device="cpu", cache_dir=tmp_path)
     assert text is not minilm and getattr(text, "runtime", None) == "onnx"
-    assert (text.dim, image.dim) == (384, 1280)
+    assert (text.dim, image.dim) == (384, 1392)
     eager, _ = encoders_from_settings(Settings(var_dir=tmp_path, text_runtime="torch"))
     assert eager is minilm
 

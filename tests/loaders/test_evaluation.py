@@ -56,7 +56,10 @@ def bench(tmp_path_factory, model_cache) -> dict:
         "catalog": write_csv(folder / "catalog.csv", good_rows()),
         "images": images_zip(folder / "images.zip"),
         "queries": write_queries(folder / "queries.jsonl", QUERIES),
-        "settings": Settings(var_dir=folder / "var", model_cache_dir=model_cache),
+        # Without a fusion head, so that the fused mode shows as not available.
+        "settings": Settings(
+            var_dir=folder / "var", model_cache_dir=model_cache, fusion_head="none"
+        ),
     }
 
 
@@ -144,7 +147,10 @@ def test_cli_prints_the_table_and_writes_the_json_report(bench, settings, settin
 
     body = json.loads(out.read_text())
     assert set(body) == {"catalog", "queries", "encoders", "k", "results"}
-    assert body["k"] == 10 and body["encoders"] == {"text": "minilm", "image": "efficientnet-lite0"}
+    assert body["k"] == 10 and body["encoders"] == {
+        "text": "minilm",
+        "image": "efficientnet-lite0-gem",
+    }
     assert list(body["results"]) == list(dict.fromkeys(q["task"] for q in QUERIES))
     for modes in body["results"].values():
         assert list(modes) == ALL_MODES

@@ -1,0 +1,180 @@
+"""Training the fusion head on a catalog's own pairs: it learns, and serves what it learned."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from backend.app import create_app
+from backend.catalog import db
+from backend.encoders.fusion import FusionHead, load_head
+from backend.encoders.registry import encoders_from_settings
+from backend.settings import Settings
+from loaders.cli import main
+from loaders.fusion_training import (
+    TrainingConfig,
+    _fusion_net,
+    catalog_features,
+    text_views,
+    train,
+)
+from loaders.pipeline import load_into
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "data" / "demo"
+NOTO = ROOT / "data" / "eval" / "noto"
+SUBSET = 48
+
+pytestmark = pytest.mark.slow
+
+
+def head_of(weights: dict, *, text_dim=384, image_dim=1392) -> FusionHead:
+    """A head over float32 weights as training leaves them (no checkpoint rounding)."""
+    return FusionHead(
+        weights={k: np.asarray(v, np.float32) for k, v in weights.items()},
+        text_encoder="minilm",
+        image_encoder="efficientnet-lite0-gem",
+        text_dim=text_dim,
+        image_dim=image_dim,
+        dim=int(weights["text_proj.weight"].shape[0]),
+        version="test",
+        trained={},
+    )
+
+
+@pytest.fixture(scope="module")
+def subset(tmp_path_factory, model_cache):
+    """Every eighth demo product (48 of them), loaded into a fresh deployment."""
+    folder = tmp_path_factory.mktemp("fusion")
+    with (DEMO / "catalog.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[::8][:SUBSET]
+    catalog = folder / "catalog.csv"
+    with catalog.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    settings = Settings(var_dir=folder / "var", model_cache_dir=model_cache, fusion_head="none")
+    assert load_into(settings, catalog, DEMO / "images").failed == 0
+    return {"settings": settings, "rows": rows, "catalog": catalog}
+
+
+@pytest.fixture(scope="module")
+def features(subset):
+    settings = subset["settings"]
+    text, image = encoders_from_settings(settings)
+    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
+    return catalog_features(
+        sessions,
+        text=text,
+        image=image,
+        media_dir=settings.media_dir,
+        config=TrainingConfig(image_views=6),
+    )
+
+
+def test_numpy_head_computes_what_the_torch_module_computes():
+    import torch
+
+    torch.manual_seed(1)
+    net = _fusion_net(384, 1392)
+    head = head_of({k: v.detach().numpy() for k, v in net.state_dict().items()})
+    rng = np.random.default_rng(0)
+    t = rng.standard_normal((5, 384)).astype(np.float32)
+    v = rng.standard_normal((5, 1392)).astype(np.float32)
+    with torch.no_grad():
+        expected = {
+            "product": net.product(torch.from_numpy(t), torch.from_numpy(v)).numpy(),
+            "text": net.query_text(torch.from_numpy(t)).numpy(),
+            "image": net.query_image(torch.from_numpy(v)).numpy(),
+        }
+    np.testing.assert_allclose(head.product(t, v), expected["product"], atol=1e-5)
+    np.testing.assert_allclose(head.text_query(t), expected["text"], atol=1e-5)
+    np.testing.assert_allclose(head.image_query(v), expected["image"], atol=1e-5)
+
+
+def test_text_views_are_names_and_rare_keywords(subset, features):
+    assert features.counts["products"] == SUBSET == features.counts["with_picture"]
+    assert features.image_views.shape == (SUBSET, 6, 1392)
+    assert features.text_views.shape == (features.counts["text_views"], 384)
+    # Every product is reachable by its Chinese title as well as its English one.
+    assert np.bincount(features.text_view_owner, minlength=SUBSET).min() >= 2
+
+
+def test_training_lowers_the_loss_and_ranks_unseen_drawings_higher(subset, features):
+    import torch
+
+    config = TrainingConfig(epochs=40, image_views=6, batch_size=48)
+    torch.manual_seed(config.seed)
+    untrained = head_of({k: v.numpy() for k, v in _fusion_net(384, 1392).state_dict().items()})
+    result = train(features, config)
+    assert result.losses[-1] < 0.5 * result.losses[0]
+
+    trained = head_of(result.weights)
+    _, image = encoders_from_settings(subset["settings"])
+    pictures = [Image.open(NOTO / row["image"]) for row in subset["rows"]]
+    queries = image.encode(pictures)
+
+    def mrr(head: FusionHead) -> float:
+        scores = head.image_query(queries) @ head.product(features.text, features.image).T
+        ranks = (scores > scores.diagonal()[:, None]).sum(axis=1) + 1
+        return float(np.mean(1.0 / ranks))
+
+    assert mrr(trained) > mrr(untrained) + 0.3
+
+
+def test_cli_trains_writes_a_checkpoint_and_the_app_serves_fused_search(subset, tmp_path):
+    settings = subset["settings"]
+    out = tmp_path / "head.npz"
+    env = {
+        "VITRINE_VAR_DIR": str(settings.var_dir),
+        "VITRINE_MODEL_CACHE_DIR": str(settings.model_cache_dir),
+    }
+    result = CliRunner().invoke(
+        main,
+        ["train-fusion", "--epochs", "5", "--views", "2", "--out", str(out), "--no-progress"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    head = load_head(out)
+    assert f"trained {head.name} on {SUBSET} products" in result.output
+    assert (head.text_encoder, head.image_encoder) == ("minilm", "efficientnet-lite0-gem")
+    assert head.trained["epochs"] == 5 and head.trained["last_loss"] < head.trained["first_loss"]
+
+    # A deployment with that head indexes the fused vector and answers mode=fused.
+    served = Settings(
+        var_dir=tmp_path / "var", model_cache_dir=settings.model_cache_dir, fusion_head=str(out)
+    )
+    assert load_into(served, subset["catalog"], DEMO / "images").failed == 0
+    app = create_app(served)
+    try:
+        client = app.test_client()
+        first = subset["rows"][0]
+        body = client.get(f"/api/search?q={first['title']}&mode=fused").get_json()
+        assert [r["sku"] for r in body["results"]][:3].count(first["sku"]) == 1
+        health = client.get("/health").get_json()
+        assert health["points"] == SUBSET
+    finally:
+        app.extensions["vitrine_index"].close()
+
+
+def test_cli_refuses_an_unmigrated_catalog(tmp_path):
+    result = CliRunner().invoke(
+        main, ["train-fusion", "--no-progress"], env={"VITRINE_VAR_DIR": str(tmp_path / "v")}
+    )
+    assert result.exit_code == 3 and "vitrine migrate" in result.output
+
+
+def test_text_views_skip_keywords_many_products_share():
+    from backend.catalog.models import Product
+
+    products = [
+        Product(sku=f"S-{i}", title=f"Thing {i}", titles={}, keywords=["common", f"rare{i}"])
+        for i in range(5)
+    ]
+    texts = [text for _, text in text_views(products)]
+    assert "common" not in texts and "rare3" in texts
