@@ -2,6 +2,7 @@
 
 vitrine migrate                 create or upgrade the catalog database
 vitrine load CATALOG [--images DIR_OR_ZIP]
+vitrine reindex                 rebuild the index from the catalog for the current settings
 vitrine train-fusion [--epochs N] [--seed S] [--out CHECKPOINT.npz]
 vitrine eval --catalog CATALOG [--images DIR_OR_ZIP] --queries QUERIES.jsonl [--out REPORT.json]
 vitrine serve [--host H] [--port P]
@@ -31,7 +32,7 @@ from loaders.evaluation import (
     run_queries,
 )
 from loaders.fusion_training import TrainingConfig, train_head
-from loaders.pipeline import load_into
+from loaders.pipeline import load_into, reindex_into
 from loaders.sources import read_catalog
 
 # Exit codes: 0 done, 1 done but some rows failed, 2 usage, 3 could not run.
@@ -197,6 +198,24 @@ def eval_(
     click.echo(report.table())
     if out is not None:
         out.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
+
+
+@main.command()
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.pass_obj
+def reindex(settings: Settings, progress: bool) -> None:
+    """Rebuild the search index from the catalog (new encoders or fusion head); offline."""
+    with tqdm(unit="product", desc="reindex", disable=not progress) as bar:
+
+        def started(total: int) -> None:
+            bar.total = total
+            bar.refresh()
+
+        try:
+            done = reindex_into(settings, progress=bar.update, on_start=started)
+        except VitrineError as exc:
+            _fail(exc)
+    click.echo(f"{done} products indexed")
 
 
 @main.command("train-fusion")

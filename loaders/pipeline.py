@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -22,8 +23,8 @@ from backend.catalog.schema import ImageData, ProductData
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
 from backend.errors import InvalidCatalogRow, VitrineError
-from backend.index.port import VectorIndex
-from backend.indexing import build_points
+from backend.index.port import CollectionSpec, VectorIndex
+from backend.indexing import build_points, collection_spec
 from backend.media import decode_image, store_image
 from backend.settings import Settings
 from loaders.images import ImageSource, open_images, read_image_ref
@@ -244,6 +245,7 @@ def index_pending(
     encoders: Encoders,
     settings: Settings,
     batch_size: int = 64,
+    progress: Callable[[int], object] | None = None,
 ) -> int:
     """Index every product whose vectors are missing or stale (left by an interrupted load)."""
     with session_scope(sessions) as session:
@@ -254,7 +256,51 @@ def index_pending(
             done += index_products(
                 session, batch, index=index, encoders=encoders, settings=settings
             )
+        if progress is not None:
+            progress(len(batch))
     return done
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What a command works on: catalog sessions, the open index and the encoders."""
+
+    sessions: sessionmaker[Session]
+    index: VectorIndex
+    encoders: Encoders
+    spec: CollectionSpec
+
+
+@contextmanager
+def opened(settings: Settings, *, check_collection: bool = True) -> Iterator[Deployment]:
+    """Migrate, load the encoders and open the index from settings; close them afterwards.
+
+    ``check_collection`` creates the collection or checks it fits the settings.
+    """
+    from backend.catalog import db
+    from backend.encoders.registry import encoders_from_settings, fusion_from_settings
+    from backend.index.factory import open_index
+
+    db.migrate(settings.database_url)
+    text, image = encoders_from_settings(settings)
+    fusion = fusion_from_settings(settings, text, image)
+    engine = db.make_engine(settings.database_url)
+    try:
+        index = open_index(settings)
+        try:
+            spec = collection_spec(text, image, fusion)
+            if check_collection:
+                index.ensure_collection(spec)
+            yield Deployment(
+                sessions=db.make_sessionmaker(engine),
+                index=index,
+                encoders=Encoders(lambda: (text, image), fusion),
+                spec=spec,
+            )
+        finally:
+            index.close()
+    finally:
+        engine.dispose()
 
 
 def load_into(
@@ -265,27 +311,44 @@ def load_into(
     progress: Callable[[int], object] | None = None,
 ) -> LoadSummary:
     """Migrate, open the encoders and the index from settings, load, and close the index."""
-    from backend.catalog import db
-    from backend.encoders.registry import encoders_from_settings, fusion_from_settings
-    from backend.index.factory import open_index
-    from backend.indexing import collection_spec
-
-    db.migrate(settings.database_url)
-    text, image = encoders_from_settings(settings)
-    fusion = fusion_from_settings(settings, text, image)
-    engine = db.make_engine(settings.database_url)
-    index = open_index(settings)
-    try:
-        index.ensure_collection(collection_spec(text, image, fusion))
+    with opened(settings) as deployment:
         return load_catalog(
             catalog_path,
             images_path,
-            sessions=db.make_sessionmaker(engine),
-            index=index,
-            encoders=Encoders(lambda: (text, image), fusion),
+            sessions=deployment.sessions,
+            index=deployment.index,
+            encoders=deployment.encoders,
             settings=settings,
             progress=progress,
         )
-    finally:
-        index.close()
-        engine.dispose()
+
+
+def reindex_into(
+    settings: Settings,
+    *,
+    progress: Callable[[int], object] | None = None,
+    on_start: Callable[[int], object] | None = None,
+) -> int:
+    """Rebuild the index from the catalog for the current encoders and fusion head.
+
+    Offline: the old collection is deleted first, so search has no index until this ends
+    (the server must be stopped in embedded mode anyway). Interrupted, it leaves the
+    remaining products pending, and running it again (or any load) completes them.
+    """
+    with opened(settings, check_collection=False) as deployment:
+        deployment.index.drop()
+        deployment.index.ensure_collection(deployment.spec)
+        with session_scope(deployment.sessions) as session:
+            pending = catalog.mark_all_unindexed(session=session)
+        if on_start is not None:
+            on_start(pending)
+        done = index_pending(
+            sessions=deployment.sessions,
+            index=deployment.index,
+            encoders=deployment.encoders,
+            settings=settings,
+            progress=progress,
+        )
+        if done:
+            deployment.index.optimize()
+        return done

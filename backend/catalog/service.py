@@ -176,6 +176,12 @@ def mark_indexed(*, session: Session, hashes: Mapping[str, str]) -> None:
             session.expire(obj, ["indexed_hash"])
 
 
+def mark_all_unindexed(*, session: Session) -> int:
+    """Forget what the index holds (before a rebuild); how many products are now pending."""
+    result = session.execute(sa.update(Product).values(indexed_hash=None))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def _not_indexed() -> sa.ColumnElement[bool]:
     return sa.or_(Product.indexed_hash.is_(None), Product.indexed_hash != Product.content_hash)
 

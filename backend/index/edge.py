@@ -102,6 +102,21 @@ class EdgeIndex:
                         shard.update(q.UpdateOperation.create_field_index(name, schema))
                 shard.flush()
 
+    def drop(self) -> None:
+        """Close and delete the shard and its record; the folder stays locked by no one."""
+        import shutil
+
+        with self._lock:
+            self._check_open()
+            shard, self._shard, self._spec = self._shard, None, None
+            if shard is not None:
+                shard.close()
+            for child in self.path.iterdir() if self.path.exists() else ():
+                if child.is_dir():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+
     def info(self) -> CollectionInfo | None:
         """The recorded spec and exact point count, or None before ``ensure_collection``."""
         with self._lock:

@@ -137,6 +137,9 @@ class VectorIndex(Protocol):
     def info(self) -> CollectionInfo | None:
         """The collection's spec and point count, or None when it does not exist yet."""
 
+    def drop(self) -> None:
+        """Delete the collection, its points and its record (a rebuild follows)."""
+
     def upsert(self, points: Sequence[Point]) -> None:
         """Insert or replace points by id (durable on return)."""
 

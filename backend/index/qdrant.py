@@ -138,6 +138,13 @@ class QdrantIndex:
                         self.client.create_payload_index(self.collection, name, schema, wait=True)
             self._spec = spec
 
+    def drop(self) -> None:
+        """Delete the collection (and with it its record) if it exists."""
+        with self._engine("delete the collection"):
+            if self.client.collection_exists(self.collection):
+                self.client.delete_collection(self.collection)
+            self._spec = None
+
     def info(self) -> CollectionInfo | None:
         """The recorded spec and exact point count, or None when the collection is missing."""
         with self._engine("describe the collection"):

@@ -82,6 +82,27 @@ def test_close_and_reopen_keeps_points(index, backend, tmp_path):
         reopened.close()
 
 
+def test_drop_then_ensure_builds_the_collection_anew_for_another_spec(index, backend, tmp_path):
+    wanted = CollectionSpec(
+        dense={**SPEC.dense, "fused": 4},
+        encoders={**SPEC.encoders, "fused": "fusion-test"},
+        sparse=SPEC.sparse,
+    )
+    index.drop()
+    assert index.info() is None
+    index.ensure_collection(wanted)
+    assert index.count() == 0
+    index.upsert([to_point(PRODUCTS[0])])
+    index.close()
+    reopened = open_backend(backend, tmp_path)
+    try:
+        reopened.ensure_collection(wanted)  # the new record survives a reopen
+        info = reopened.info()
+        assert info is not None and info.points == 1 and info.spec.dense["fused"] == 4
+    finally:
+        reopened.close()
+
+
 def test_other_text_encoder_is_refused_naming_both(index, backend, tmp_path):
     index.close()
     reopened = open_backend(backend, tmp_path)
