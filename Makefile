@@ -50,6 +50,7 @@ test: lint typecheck
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query_latency.py
+	$(BIN)/python bench/fusion_head.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -60,6 +60,9 @@ class TrainingConfig:
     temperature: float = 0.05
     image_dropout: float = 0.1  # share of products shown without picture (catalogs have some)
     seed: int = 0
+    # Larger catalogs train on a seeded sample: encoding the views is the slow part
+    # (about 100 pictures/s on two cores).
+    max_products: int = 5000
 
 
 @dataclass
@@ -131,6 +134,8 @@ def catalog_features(
     """Encode every product of the catalog and its training views."""
     with session_scope(sessions) as session:
         products = catalog.list_products(session=session, limit=None)
+        if len(products) > config.max_products:
+            products = random.Random(config.seed).sample(products, config.max_products)
         started = time.perf_counter()
         pictures = [primary_image(p, media_dir) for p in products]
         skus = [p.sku for p in products]
@@ -244,9 +249,9 @@ def train(
     image = torch.from_numpy(features.image)
     has_image = torch.from_numpy(features.has_image)
     image_views = torch.from_numpy(features.image_views)
-    views_of: list[NDArray[np.int64]] = [
-        np.flatnonzero(features.text_view_owner == row) for row in range(len(features.skus))
-    ]
+    by_owner = np.argsort(features.text_view_owner, kind="stable")
+    bounds = np.searchsorted(features.text_view_owner[by_owner], np.arange(len(features.skus) + 1))
+    views_of = [by_owner[bounds[row] : bounds[row + 1]] for row in range(len(features.skus))]
     text_views = torch.from_numpy(features.text_views)
     pictured = np.flatnonzero(features.has_image)
     scale = 1.0 / config.temperature

@@ -178,3 +178,19 @@ def test_text_views_skip_keywords_many_products_share():
     ]
     texts = [text for _, text in text_views(products)]
     assert "common" not in texts and "rare3" in texts
+
+
+def test_large_catalogs_train_on_a_seeded_sample(subset):
+    settings = subset["settings"]
+    text, image = encoders_from_settings(settings)
+    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
+
+    def sampled(seed):
+        config = TrainingConfig(image_views=1, max_products=10, seed=seed)
+        return catalog_features(
+            sessions, text=text, image=image, media_dir=settings.media_dir, config=config
+        ).skus
+
+    first = sampled(0)
+    assert len(first) == 10 and len(set(first)) == 10
+    assert sampled(0) == first and sampled(1) != first
