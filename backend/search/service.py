@@ -20,10 +20,6 @@ from backend.search import keywords
 SIMILAR_USING = ("text", "image", "fused")
 IMAGE_MODES = ("image", "fused", "hybrid")
 DEFAULT_IMAGE_MODE = "image"
-NO_HEAD = (
-    "needs the trained fusion head, and this deployment runs without one "
-    "(VITRINE_FUSION_HEAD=none, or no head fits its encoders)"
-)
 NO_FILTERS = Filters()
 PAGE_SLACK = 10  # extra hits fetched to see whether scores tie across the page boundary
 MAX_TIE_FETCH = 20_000
@@ -37,7 +33,7 @@ class ModeUnavailable(InvalidRequest):
 
 @dataclass(frozen=True)
 class SearchService:
-    """Search over one index with one pair of encoders."""
+    """Search over one index with one pair of encoders (and the fusion head, if any)."""
 
     index: VectorIndex
     text_encoder: TextEncoder
@@ -64,8 +60,8 @@ class SearchService:
                 "mode=image takes a picture: POST it to /api/search/image; words reach "
                 "products' pictures through mode=fused"
             )
-        if mode == "fused" and self.fusion is None:
-            raise ModeUnavailable(f"mode=fused {NO_HEAD}")
+        if mode == "fused":
+            self._require_head("mode=fused")
         signals: list[Query] = []
         if mode in ("hybrid", "text", "fused"):
             features = self.text_encoder.encode([q])
@@ -95,8 +91,8 @@ class SearchService:
                 f"mode={mode} needs words; a picture is searched with mode "
                 + ", ".join(IMAGE_MODES)
             )
-        if self.fusion is None and mode == "fused":
-            raise ModeUnavailable(f"mode=fused {NO_HEAD}")
+        if mode == "fused":
+            self._require_head("mode=fused")
         features = self.image_encoder.encode([picture])
         signals: list[Query] = []
         if mode in ("image", "hybrid"):
@@ -118,8 +114,8 @@ class SearchService:
         (and fused, with a head) by RRF."""
         if using is not None and using not in SIMILAR_USING:
             raise InvalidRequest(f"using must be one of {', '.join(SIMILAR_USING)}, not {using!r}")
-        if using == "fused" and self.fusion is None:
-            raise ModeUnavailable(f"using=fused {NO_HEAD}")
+        if using == "fused":
+            self._require_head("using=fused")
         pid = point_id(sku)
         default = [TEXT_VECTOR, IMAGE_VECTOR] + ([FUSED_VECTOR] if self.fusion else [])
         names = [using] if using else default
@@ -131,6 +127,13 @@ class SearchService:
             raise NotFound(f"product {sku!r} has no {using} vector to compare with")
         filters = replace(filters, exclude_ids=(*filters.exclude_ids, pid))
         return self._run(signals, filters=filters, limit=limit, offset=offset)
+
+    def _require_head(self, what: str) -> None:
+        if self.fusion is None:
+            raise ModeUnavailable(
+                f"{what} needs the trained fusion head, and this deployment runs without one "
+                "(VITRINE_FUSION_HEAD=none, or no head fits its encoders)"
+            )
 
     def _run(self, signals: list[Query], *, filters: Filters, limit: int, offset: int) -> list[Hit]:
         if not signals:

@@ -19,6 +19,15 @@ def test_reindex_rebuilds_for_the_fusion_head_and_search_uses_it(settings, setti
     without_head = settings.with_(fusion_head="none")
     assert load_into(without_head, catalog, images_zip(tmp_path / "i.zip")).failed == 0
 
+    app = create_app(without_head)
+    try:
+        response = app.test_client().get("/api/search?q=gloves&mode=fused")
+        assert response.status_code == 400
+        error = response.get_json()["error"]
+        assert error["code"] == "mode_unavailable" and "VITRINE_FUSION_HEAD" in error["message"]
+    finally:
+        app.extensions["vitrine_index"].close()
+
     # The default settings add the shipped head's fused vector: the old collection is refused.
     with pytest.raises(IndexConfigMismatch, match="vitrine reindex"):
         create_app(settings)
