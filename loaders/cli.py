@@ -40,6 +40,18 @@ EXIT_ROWS_FAILED = 1
 EXIT_FAILED = 3
 
 
+images_option = click.option(
+    "--images",
+    type=click.Path(exists=True, path_type=Path),
+    help="Folder or .zip holding the images the rows name.",
+)
+
+
+def _require_migrated(settings: Settings) -> None:
+    if not db.is_up_to_date(settings.database_url):
+        raise VitrineError("the catalog database is not migrated: run `vitrine migrate`")
+
+
 def _fail(exc: VitrineError) -> None:
     click.secho(f"error: {exc.message}", fg="red", err=True)
     sys.exit(EXIT_FAILED)
@@ -67,11 +79,7 @@ def migrate(settings: Settings) -> None:
 
 @main.command()
 @click.argument("catalog", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--images",
-    type=click.Path(exists=True, path_type=Path),
-    help="Folder or .zip holding the images the rows name.",
-)
+@images_option
 @click.option(
     "--errors-json",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -121,11 +129,7 @@ def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Catalog (.csv or .jsonl) to load into a throwaway index.",
 )
-@click.option(
-    "--images",
-    type=click.Path(exists=True, path_type=Path),
-    help="Folder or .zip holding the images the rows name.",
-)
+@images_option
 @click.option(
     "--queries",
     "queries_path",
@@ -243,8 +247,7 @@ def train_fusion(
 
     config = TrainingConfig(epochs=epochs, seed=seed, image_views=views)
     try:
-        if not db.is_up_to_date(settings.database_url):
-            raise VitrineError("the catalog database is not migrated: run `vitrine migrate`")
+        _require_migrated(settings)
         text, image = encoders_from_settings(settings)
         assert settings.model_cache_dir is not None and settings.media_dir is not None
         out = out or settings.model_cache_dir / f"fusion-{text.name}-{image.name}-seed{seed}.npz"
@@ -296,8 +299,7 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
     host = host or settings.host
     port = port or settings.port
     try:
-        if not db.is_up_to_date(settings.database_url):
-            raise VitrineError("the catalog database is not migrated: run `vitrine migrate`")
+        _require_migrated(settings)
         app = create_app(settings)
         app.extensions["vitrine_index"].get()  # embedded mode: fail now if the folder is locked
     except VitrineError as exc:
