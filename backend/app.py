@@ -12,6 +12,7 @@ from backend.catalog import db
 from backend.encoders import ext as encoders_ext
 from backend.index import ext as index_ext
 from backend.indexing import collection_spec
+from backend.search import ext as search_ext
 from backend.settings import Settings
 
 # Multipart overhead allowed on top of the image size limit before Flask answers 413.
@@ -38,6 +39,7 @@ def create_app(
     encoders_ext.init_app(app)
     text, image = encoders_ext.get_encoders_of(app)
     index_ext.init_app(app, collection_spec(text, image, encoders_ext.get_fusion_of(app)))
+    search_ext.init_app(app)
 
     for blueprint in (products.bp, search.bp, system.bp):
         app.register_blueprint(blueprint)

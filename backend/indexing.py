@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from backend.catalog.models import Product
@@ -55,17 +56,37 @@ def product_text(product: Product) -> str:
     return ". ".join(parts)
 
 
+def product_text_vectors(products: Sequence[Product], text: TextEncoder) -> NDArray[np.float32]:
+    """The text vectors of products: the mean of the title's vector and the whole product
+    text's (``product_text``), normalised.
+
+    The title alone names the thing, which is what a shopper's description points at; the
+    whole text adds keywords, category and description. On the team's English shopper
+    phrasings the mean ranks the right product better than either alone (MRR 0.68 against
+    0.63 for the title and 0.58 for the whole text, MiniLM, docs/benchmarks.md).
+    """
+    whole = text.encode([product_text(p) for p in products])
+    titles = text.encode([p.title for p in products])
+    mean = whole + titles
+    norms = np.linalg.norm(mean, axis=1, keepdims=True)
+    normalised: NDArray[np.float32] = (mean / np.maximum(norms, 1e-12)).astype(np.float32)
+    return normalised
+
+
+def keyword_fields(product: Product) -> dict[str, list[str]]:
+    """The product's texts that keyword search matches, by field (see FIELD_WEIGHTS)."""
+    return {
+        "title": [product.title],
+        "titles": list(product.titles.values()),
+        "brand": [product.brand] if product.brand else [],
+        "keywords": list(product.keywords),
+        "category": [product.category] if product.category else [],
+    }
+
+
 def product_keywords(product: Product) -> SparseVector:
     """The sparse keyword vector of a product."""
-    return keywords.document_vector(
-        {
-            "title": [product.title],
-            "titles": list(product.titles.values()),
-            "brand": [product.brand] if product.brand else [],
-            "keywords": product.keywords,
-            "category": [product.category] if product.category else [],
-        }
-    )
+    return keywords.document_vector(keyword_fields(product))
 
 
 def product_payload(product: Product) -> dict[str, Any]:
@@ -104,7 +125,7 @@ def build_points(
     fusion: FusionHead | None = None,
 ) -> list[Point]:
     """Encode a batch of products (texts and primary images in one pass each) into points."""
-    text_vectors = text.encode([product_text(p) for p in products])
+    text_vectors = product_text_vectors(products, text)
     pictures = {i: pic for i, p in enumerate(products) if (pic := primary_image(p, media_dir))}
     image_vectors = image.encode(list(pictures.values())) if pictures else None
     image_rows = {i: row for row, i in enumerate(pictures)}

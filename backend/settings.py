@@ -22,6 +22,9 @@ def _to_bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+DEFAULT_HYBRID_WEIGHTS = "keywords:1,text:1,fused:1,image:1"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration of one Vitrine deployment; see the README's configuration table."""
@@ -48,6 +51,10 @@ class Settings:
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     search_candidates: int = 100  # per-signal candidates fused in hybrid mode
+    hybrid_fusion: str = "rrf"  # rrf | dbsf: how hybrid search combines its signals
+    # Per-signal RRF weights, name:weight (keywords, text, fused, image); unnamed ones weigh 1.
+    hybrid_weights: str = DEFAULT_HYBRID_WEIGHTS
+    translate_queries: str = "auto"  # auto (for English-only text encoders) | on | off
     host: str = "127.0.0.1"
     port: int = 8000
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -73,6 +80,14 @@ class Settings:
             raise ValueError(
                 "VITRINE_TEXT_RUNTIME must be auto, onnx, onnx-int8 or torch, "
                 f"not {self.text_runtime!r}"
+            )
+        if self.hybrid_fusion not in {"rrf", "dbsf"}:
+            raise ValueError(
+                f"VITRINE_HYBRID_FUSION must be rrf or dbsf, not {self.hybrid_fusion!r}"
+            )
+        if self.translate_queries not in {"auto", "on", "off"}:
+            raise ValueError(
+                f"VITRINE_TRANSLATE_QUERIES must be auto, on or off, not {self.translate_queries!r}"
             )
         if self.image_runtime not in {"auto", "onnx", "torch"}:
             raise ValueError(

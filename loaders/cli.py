@@ -243,7 +243,7 @@ def train_fusion(
     settings: Settings, epochs: int, seed: int, views: int, out: Path | None, progress: bool
 ) -> None:
     """Train the fusion head on the loaded catalog's own text and pictures."""
-    from backend.encoders.registry import encoders_from_settings
+    from backend.encoders.registry import encoders_from_settings, glossary_from_settings
 
     config = TrainingConfig(epochs=epochs, seed=seed, image_views=views)
     try:
@@ -272,6 +272,7 @@ def train_fusion(
                 image=image,
                 media_dir=settings.media_dir,
                 config=config,
+                glossary=glossary_from_settings(settings, text),
                 progress=bar.update,
                 on_epoch=on_epoch,
             )

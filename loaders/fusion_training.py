@@ -31,7 +31,8 @@ from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FUSED_DIM, HIDDEN, FusionHead, save_head
 from backend.encoders.preprocess import to_rgb, trim_to_content
 from backend.errors import VitrineError
-from backend.indexing import primary_image, product_text
+from backend.indexing import primary_image, product_text_vectors
+from backend.search.translate import Glossary
 
 if TYPE_CHECKING:
     import torch
@@ -109,12 +110,20 @@ def augment(picture: Image.Image, rng: random.Random) -> Image.Image:
     return image
 
 
-def text_views(products: Sequence[Product]) -> list[tuple[int, str]]:
-    """(product row, text) pairs a shopper might type: names, other-language names, rare tags."""
+def text_views(
+    products: Sequence[Product], *, glossary: Glossary | None = None
+) -> list[tuple[int, str]]:
+    """(product row, text) pairs a shopper might type: names, other-language names, rare tags.
+
+    With the glossary search uses, Chinese names are seen as search sees them: glossed.
+    """
     share = Counter(k.lower() for p in products for k in set(p.keywords))
     views: list[tuple[int, str]] = []
     for row, product in enumerate(products):
-        texts = [product.title, *product.titles.values()]
+        names = list(product.titles.values())
+        if glossary is not None:
+            names = [glossary.english(name) or name for name in names]
+        texts = [product.title, *names]
         texts += [k for k in product.keywords if share[k.lower()] <= MAX_KEYWORD_SHARE]
         if product.category:
             texts.append(f"{product.title} {product.category}")
@@ -129,6 +138,7 @@ def catalog_features(
     image: ImageEncoder,
     media_dir: Path,
     config: TrainingConfig,
+    glossary: Glossary | None = None,
     progress: Callable[[int], object] | None = None,
 ) -> Features:
     """Encode every product of the catalog and its training views."""
@@ -139,8 +149,8 @@ def catalog_features(
         started = time.perf_counter()
         pictures = [primary_image(p, media_dir) for p in products]
         skus = [p.sku for p in products]
-        text_rows = text.encode([product_text(p) for p in products])
-        views = text_views(products)
+        text_rows = product_text_vectors(products, text)
+        views = text_views(products, glossary=glossary)
     with_picture = [i for i, picture in enumerate(pictures) if picture is not None]
     if len(with_picture) < 8:
         raise NotEnoughData(
@@ -314,12 +324,19 @@ def train_head(
     image: ImageEncoder,
     media_dir: Path,
     config: TrainingConfig,
+    glossary: Glossary | None = None,
     progress: Callable[[int], object] | None = None,
     on_epoch: Callable[[int, float], object] | None = None,
 ) -> FusionHead:
     """Encode the catalog, train, and write the checkpoint to ``out``."""
     features = catalog_features(
-        sessions, text=text, image=image, media_dir=media_dir, config=config, progress=progress
+        sessions,
+        text=text,
+        image=image,
+        media_dir=media_dir,
+        config=config,
+        glossary=glossary,
+        progress=progress,
     )
     result = train(features, config, on_epoch=on_epoch)
     trained: dict[str, Any] = {

@@ -6,11 +6,12 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from backend.api.results import search_response, search_service
+from backend.api.results import run_search, search_service
 from backend.api.serialize import product_json
 from backend.catalog import service as catalog
 from backend.catalog.db import get_session
-from backend.search.params import parse_filters, parse_page
+from backend.search.params import parse_filters, parse_fusion, parse_page
+from backend.search.service import exclude
 
 bp = Blueprint("products", __name__, url_prefix="/api/products")
 
@@ -47,11 +48,14 @@ def similar(sku: str) -> dict[str, Any]:
     filters = parse_filters(request.args)
     limit, offset = parse_page(request.args)
     using = request.args.get("using") or None
-    hits = search_service().similar(sku, using=using, filters=filters, limit=limit, offset=offset)
-    return search_response(
-        hits,
-        query={"sku": sku, "using": using or "text+image"},
-        filters=filters,
+    fusion, weights = parse_fusion(request.args)
+    service = search_service()
+    plan = service.plan_similar(sku, using=using, fusion=fusion, weights=weights)
+    return run_search(
+        service,
+        plan,
+        query={"sku": sku, "using": using or "+".join(s.name for s in plan.signals)},
+        filters=exclude(filters, sku),
         limit=limit,
         offset=offset,
     )

@@ -3,34 +3,89 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
-
-from flask import current_app
 
 from backend.api.serialize import product_json
 from backend.catalog import service as catalog
 from backend.catalog.db import get_session
+from backend.catalog.models import Product
 from backend.encoders.ext import get_encoders, get_fusion
 from backend.index.ext import get_index
 from backend.index.port import Filters, Hit
-from backend.search.service import SearchService
+from backend.indexing import keyword_fields
+from backend.search import keywords
+from backend.search.ext import get_search_defaults
+from backend.search.service import SearchService, SignalRank
+from backend.search.signals import Plan
 
 log = logging.getLogger(__name__)
 
 
 def search_service() -> SearchService:
-    """The search path over this app's index and encoders."""
+    """The search path over this app's index, encoders and search defaults."""
     text, image = get_encoders()
-    settings = current_app.config["VITRINE_SETTINGS"]
+    defaults = get_search_defaults()
     return SearchService(
         index=get_index(),
         text_encoder=text,
         image_encoder=image,
         fusion=get_fusion(),
-        candidates=settings.search_candidates,
+        candidates=defaults.candidates,
+        glossary=defaults.glossary,
+        hybrid_fusion=defaults.fusion,
+        weights=defaults.weights,
     )
+
+
+def run_search(
+    service: SearchService,
+    plan: Plan,
+    *,
+    query: dict[str, Any],
+    filters: Filters,
+    limit: int,
+    offset: int,
+    mode: str | None = None,
+) -> dict[str, Any]:
+    """Run the plan for one page, explain each hit per signal, and build the answer."""
+    hits = service.run(plan, filters=filters, limit=limit, offset=offset)
+    ranks = service.explain(plan, hits, filters=filters, limit=limit, offset=offset)
+    if plan.translated is not None:
+        query = {**query, "translated": plan.translated}
+    if len(plan.signals) > 1:
+        query = {
+            **query,
+            "fusion": plan.fusion,
+            "weights": {s.name: plan.weight(i) for i, s in enumerate(plan.signals)},
+        }
+    return search_response(
+        hits,
+        query=query,
+        filters=filters,
+        limit=limit,
+        offset=offset,
+        mode=mode,
+        explain=(plan, ranks),
+    )
+
+
+def _explain(
+    plan: Plan, ranks: Mapping[str, SignalRank | None], product: Product
+) -> dict[str, Any]:
+    signals = {
+        signal.name: None
+        if (own := ranks.get(signal.name)) is None
+        else {"rank": own.rank, "score": own.score, "weight": plan.weight(i)}
+        for i, signal in enumerate(plan.signals)
+    }
+    explained: dict[str, Any] = {"signals": signals}
+    if len(plan.signals) > 1:
+        explained["fusion"] = plan.fusion
+    if plan.terms:
+        explained["matched"] = keywords.matched_terms(plan.terms, keyword_fields(product))
+    return explained
 
 
 def search_response(
@@ -41,24 +96,33 @@ def search_response(
     limit: int,
     offset: int,
     mode: str | None = None,
+    explain: tuple[Plan, Sequence[Mapping[str, SignalRank | None]]] | None = None,
 ) -> dict[str, Any]:
-    """``{"results", "facets", "query"}`` with each hit's product read from the catalog."""
+    """``{"results", "facets", "query"}`` with each hit's product read from the catalog.
+
+    With ``explain`` (the plan and ``SearchService.explain``'s ranks), each result says how
+    it ranked in every signal and which query terms its text matched.
+    """
     skus = [str(hit.payload["sku"]) for hit in hits]
     products = catalog.get_products(session=get_session(), skus=skus)
     results = []
-    for rank, (sku, hit) in enumerate(zip(skus, hits, strict=True), start=offset + 1):
+    per_hit = explain[1] if explain else [{} for _ in hits]
+    for rank, (sku, hit, own) in enumerate(zip(skus, hits, per_hit, strict=True), start=offset + 1):
         product = products.get(sku)
         if product is None:
             # An orphan point (deleted from the catalog, not yet from the index): reconcile's job.
             log.warning("search hit %s has no catalog row; skipped", sku)
             continue
+        explained = {"rank": rank, "mode": mode or query.get("using"), "score": hit.score}
+        if explain is not None:
+            explained.update(_explain(explain[0], own, product))
         results.append(
             {
                 "sku": sku,
                 "title": product.title,
                 "score": hit.score,
                 "product": product_json(product),
-                "explain": {"rank": rank, "mode": mode or query.get("using"), "score": hit.score},
+                "explain": explained,
             }
         )
     filters_json = {k: v for k, v in asdict(filters).items() if v not in (None, (), [])}

@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
-from backend.api.results import search_response, search_service
+from backend.api.results import run_search, search_service
 from backend.errors import InvalidImage, InvalidRequest
 from backend.media import decode_image
-from backend.search.params import parse_filters, parse_mode, parse_page
+from backend.search.params import parse_filters, parse_fusion, parse_mode, parse_page
 from backend.search.service import DEFAULT_IMAGE_MODE
 
 bp = Blueprint("search", __name__, url_prefix="/api/search")
@@ -28,9 +28,17 @@ def search_text() -> dict[str, Any]:
     mode = parse_mode(request.args)
     filters = parse_filters(request.args)
     limit, offset = parse_page(request.args)
-    hits = search_service().search_text(q, mode=mode, filters=filters, limit=limit, offset=offset)
-    return search_response(
-        hits, query={"q": q, "mode": mode}, filters=filters, limit=limit, offset=offset, mode=mode
+    fusion, weights = parse_fusion(request.args)
+    service = search_service()
+    plan = service.plan_text(q, mode=mode, fusion=fusion, weights=weights)
+    return run_search(
+        service,
+        plan,
+        query={"q": q, "mode": mode},
+        filters=filters,
+        limit=limit,
+        offset=offset,
+        mode=mode,
     )
 
 
@@ -48,11 +56,12 @@ def search_image() -> dict[str, Any]:
     mode = parse_mode(request.form, default=DEFAULT_IMAGE_MODE)
     filters = parse_filters(request.form)
     limit, offset = parse_page(request.form)
-    hits = search_service().search_image(
-        decoded.image, mode=mode, filters=filters, limit=limit, offset=offset
-    )
-    return search_response(
-        hits,
+    fusion, weights = parse_fusion(request.form)
+    service = search_service()
+    plan = service.plan_image(decoded.image, mode=mode, fusion=fusion, weights=weights)
+    return run_search(
+        service,
+        plan,
         query={"image": upload.filename or "image", "mode": mode},
         filters=filters,
         limit=limit,

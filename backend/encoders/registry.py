@@ -19,6 +19,7 @@ from typing import Literal, TypeVar
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead, head_for
 from backend.errors import ConfigurationError
+from backend.search.translate import Glossary
 from backend.settings import Settings
 
 ST_PREFIX = "st:"
@@ -211,6 +212,26 @@ def fusion_from_settings(
         image_encoder=image.name,
         image_dim=image.dim,
     )
+
+
+# Text encoders that read only English: Chinese queries reach them through a gloss.
+ENGLISH_ONLY = frozenset({"minilm"})
+_glossary: list[Glossary] = []
+
+
+def glossary_from_settings(settings: Settings, text: TextEncoder) -> Glossary | None:
+    """The Chinese-to-English glossary for queries, or None when queries go in as typed.
+
+    ``VITRINE_TRANSLATE_QUERIES``: ``auto`` glosses for an English-only encoder (``minilm``),
+    ``on`` always, ``off`` never. One glossary per process; it loads on first use.
+    """
+    wanted = settings.translate_queries
+    if wanted == "off" or (wanted == "auto" and text.name not in ENGLISH_ONLY):
+        return None
+    with _lock:
+        if not _glossary:
+            _glossary.append(Glossary())
+        return _glossary[0]
 
 
 def encoders_from_settings(settings: Settings) -> tuple[TextEncoder, ImageEncoder]:

@@ -35,6 +35,7 @@ from backend.index.port import (
     Query,
     SparseQuery,
     StoredPoint,
+    check_fusion,
 )
 
 RECORD_FILE = "vitrine-collection.json"
@@ -166,14 +167,15 @@ class EdgeIndex:
         self,
         queries: Sequence[Query],
         *,
+        fusion: str = "rrf",
+        weights: Sequence[float] | None = None,
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
         candidates: int = 100,
     ) -> list[Hit]:
-        """One engine query: a filtered prefetch per signal, fused by RRF (k=60)."""
-        if not queries:
-            raise ValueError("hybrid search needs at least one query")
+        """One engine query: a filtered prefetch per signal, fused by RRF (k=60) or DBSF."""
+        check_fusion(queries, fusion, weights)
         flt = edge_filter(filters)
         # Fewer candidates than the page end would silently shorten deep pages.
         per_signal = max(candidates, limit + offset)
@@ -189,7 +191,7 @@ class EdgeIndex:
         request = q.QueryRequest(
             limit=limit,
             offset=offset,
-            query=q.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # stubs leave Rrf out
+            query=_fusion(fusion, weights),
             prefetches=prefetches,
             filter=flt,
             with_payload=True,
@@ -326,6 +328,14 @@ class EdgeIndex:
         if isinstance(query, DenseQuery):
             return q.SearchParams(hnsw_ef=max(self.hnsw_ef, depth))
         return None
+
+
+def _fusion(fusion: str, weights: Sequence[float] | None) -> Any:
+    if fusion == "dbsf":
+        return q.Fusion.Dbsf()
+    if weights is None:
+        return q.Fusion.Rrf(k=RRF_K)
+    return q.Fusion.Rrf(k=RRF_K, weights=[float(w) for w in weights])
 
 
 def edge_filter(filters: Filters) -> q.Filter | None:

@@ -107,6 +107,24 @@ class SparseQuery:
 
 Query = DenseQuery | SparseQuery
 
+# How hybrid search combines its signals: reciprocal rank (weights allowed) or
+# distribution-based score fusion (scores normalised per signal by mean ± 3 sd).
+FUSIONS = ("rrf", "dbsf")
+
+
+def check_fusion(queries: Sequence[Query], fusion: str, weights: Sequence[float] | None) -> None:
+    """Raise ValueError unless the adapters can fuse these queries this way."""
+    if not queries:
+        raise ValueError("hybrid search needs at least one query")
+    if fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {fusion!r}")
+    if weights is None:
+        return
+    if fusion != "rrf":
+        raise ValueError("per-signal weights apply to rrf fusion only")
+    if len(weights) != len(queries) or any(not w >= 0 for w in weights):
+        raise ValueError(f"need one non-negative weight per query, not {list(weights)}")
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -155,12 +173,18 @@ class VectorIndex(Protocol):
         self,
         queries: Sequence[Query],
         *,
+        fusion: str = "rrf",
+        weights: Sequence[float] | None = None,
         filters: Filters = ...,
         limit: int = 10,
         offset: int = 0,
         candidates: int = 100,
     ) -> list[Hit]:
-        """One engine query: a filtered prefetch per signal, fused by reciprocal rank."""
+        """One engine query: a filtered prefetch per signal, fused by ``fusion``.
+
+        ``rrf`` scores a point by the sum over signals of weight / (60 + rank), ranks from
+        1; ``dbsf`` sums scores normalised per signal, and takes no weights.
+        """
 
     def retrieve(self, ids: Sequence[str], *, vectors: Sequence[str] = ()) -> list[StoredPoint]:
         """Points by id (missing ids are left out), with the named vectors if asked."""

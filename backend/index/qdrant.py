@@ -34,6 +34,7 @@ from backend.index.port import (
     Query,
     SparseQuery,
     StoredPoint,
+    check_fusion,
 )
 
 METADATA_KEY = "vitrine"
@@ -200,14 +201,15 @@ class QdrantIndex:
         self,
         queries: Sequence[Query],
         *,
+        fusion: str = "rrf",
+        weights: Sequence[float] | None = None,
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
         candidates: int = 100,
     ) -> list[Hit]:
-        """One engine query: a filtered prefetch per signal, fused by RRF (k=60)."""
-        if not queries:
-            raise ValueError("hybrid search needs at least one query")
+        """One engine query: a filtered prefetch per signal, fused by RRF (k=60) or DBSF."""
+        check_fusion(queries, fusion, weights)
         flt = qdrant_filter(filters)
         # Fewer candidates than the page end would silently shorten deep pages.
         per_signal = max(candidates, limit + offset)
@@ -227,7 +229,7 @@ class QdrantIndex:
             response = self.client.query_points(
                 self.collection,
                 prefetch=prefetches,
-                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                query=_fusion(fusion, weights),
                 query_filter=flt,
                 limit=limit,
                 offset=offset,
@@ -401,3 +403,10 @@ def _named_arrays(stored: Any, names: Sequence[str]) -> dict[str, NDArray[np.flo
         for name in names
         if isinstance(stored.get(name), list)
     }
+
+
+def _fusion(fusion: str, weights: Sequence[float] | None) -> models.Query:
+    if fusion == "dbsf":
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
+    rrf = models.Rrf(k=RRF_K, weights=None if weights is None else [float(w) for w in weights])
+    return models.RrfQuery(rrf=rrf)

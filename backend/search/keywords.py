@@ -64,6 +64,26 @@ def document_vector(fields: Mapping[str, Iterable[str]]) -> SparseVector:
     return _to_sparse({i: 1.0 + math.log(c) for i, c in counts.items()})
 
 
-def query_vector(text: str) -> SparseVector:
-    """The keyword vector of a shopper's query: each distinct token once."""
-    return _to_sparse({token_id(t): 1.0 for t in tokenize(text)})
+# A glossed word may be the wrong sense; the words the shopper typed count more.
+TRANSLATED_WEIGHT = 0.5
+
+
+def query_terms(text: str, *, translated: str | None = None) -> list[str]:
+    """The distinct tokens of a query, then those its English gloss adds."""
+    typed = tokenize(text)
+    extra = tokenize(translated) if translated else []
+    return list(dict.fromkeys(typed + extra))
+
+
+def query_vector(text: str, *, translated: str | None = None) -> SparseVector:
+    """The keyword vector of a shopper's query: each distinct token once, the tokens only
+    its English gloss has at ``TRANSLATED_WEIGHT``."""
+    weights = {token_id(t): TRANSLATED_WEIGHT for t in tokenize(translated or "")}
+    weights.update({token_id(t): 1.0 for t in tokenize(text)})
+    return _to_sparse(weights)
+
+
+def matched_terms(terms: Iterable[str], fields: Mapping[str, Iterable[str]]) -> list[str]:
+    """The query terms found among the tokens of a product's text fields, in query order."""
+    found = {token for texts in fields.values() for text in texts for token in tokenize(text)}
+    return [term for term in terms if term in found]

@@ -8,6 +8,7 @@ from typing import Protocol, TypeVar
 
 from backend.errors import InvalidRequest
 from backend.index.port import Filters
+from backend.search.signals import check_fusion_name, parse_weights
 
 MODES = ("hybrid", "text", "image", "fused", "keyword")
 MAX_LIMIT = 100
@@ -97,3 +98,12 @@ def parse_mode(args: Args, *, default: str = "hybrid") -> str:
     if mode not in MODES:
         raise InvalidRequest(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     return mode
+
+
+def parse_fusion(args: Args) -> tuple[str | None, dict[str, float] | None]:
+    """``fusion`` (rrf | dbsf) and ``weights`` (``keywords:2,text:1``); None when absent."""
+    raw_fusion = (args.get("fusion") or "").strip()
+    raw_weights = (args.get("weights") or "").strip()
+    fusion = check_fusion_name(raw_fusion) if raw_fusion else None
+    weights = parse_weights(raw_weights) if raw_weights else None
+    return fusion, weights

@@ -1,21 +1,26 @@
 """The search path shared by the HTTP routes and the evaluation harness.
 
-Each entry point encodes the query, builds one engine query (a signal, or a prefetch per
-signal fused by RRF) with the shopper's filters inside it, and returns the index's hits.
+Each entry point encodes the query into a ``Plan`` (its signals and how they are fused), runs
+it as one engine query with the shopper's filters inside (a signal, or a prefetch per signal
+fused by RRF or DBSF), and returns the index's hits; ``explain`` says how each hit ranked in
+each signal.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
 from backend.errors import InvalidRequest, NotFound
-from backend.index.port import DenseQuery, Filters, Hit, Query, SparseQuery, VectorIndex, point_id
+from backend.index.port import DenseQuery, Filters, Hit, SparseQuery, VectorIndex, point_id
 from backend.indexing import FUSED_VECTOR, IMAGE_VECTOR, KEYWORDS_VECTOR, TEXT_VECTOR
 from backend.search import keywords
+from backend.search.signals import Plan, Signal, weighted
+from backend.search.translate import Glossary
 
 SIMILAR_USING = ("text", "image", "fused")
 IMAGE_MODES = ("image", "fused", "hybrid")
@@ -32,14 +37,32 @@ class ModeUnavailable(InvalidRequest):
 
 
 @dataclass(frozen=True)
+class SignalRank:
+    """Where a hit stood in one signal's own ranking (1 = first), and its score there."""
+
+    rank: int
+    score: float
+
+
+@dataclass(frozen=True)
 class SearchService:
-    """Search over one index with one pair of encoders (and the fusion head, if any)."""
+    """Search over one index with one pair of encoders (and the fusion head, if any).
+
+    ``glossary`` (when set) turns Chinese queries into English words for the text and fused
+    vectors, for a text encoder that reads only English; ``fusion`` and ``weights`` are the
+    deployment's defaults for combining signals, which a request may override.
+    """
 
     index: VectorIndex
     text_encoder: TextEncoder
     image_encoder: ImageEncoder
     fusion: FusionHead | None = None
     candidates: int = 100
+    glossary: Glossary | None = None
+    hybrid_fusion: str = "rrf"
+    weights: Mapping[str, float] = field(default_factory=dict)
+
+    # -- the entry points the routes and the evaluation harness call -------------------------
 
     def search_text(
         self,
@@ -50,56 +73,21 @@ class SearchService:
         limit: int = 10,
         offset: int = 0,
     ) -> list[Hit]:
-        """Products for a shopper's words in the given mode.
-
-        ``hybrid`` fuses the keyword, text and (with a fusion head) fused signals by RRF;
-        ``fused`` compares the query with products' text and pictures through the head.
-        """
-        if mode == "image":
-            raise ModeUnavailable(
-                "mode=image takes a picture: POST it to /api/search/image; words reach "
-                "products' pictures through mode=fused"
-            )
-        if mode == "fused":
-            self._require_head("mode=fused")
-        signals: list[Query] = []
-        if mode in ("hybrid", "text", "fused"):
-            features = self.text_encoder.encode([q])
-            if mode != "fused":
-                signals.append(DenseQuery(features[0], TEXT_VECTOR))
-            if self.fusion is not None and mode != "text":
-                signals.append(DenseQuery(self.fusion.text_query(features)[0], FUSED_VECTOR))
-        if mode in ("hybrid", "keyword"):
-            sparse = keywords.query_vector(q)
-            if sparse.indices:
-                signals.append(SparseQuery(sparse, KEYWORDS_VECTOR))
-        return self._run(signals, filters=filters, limit=limit, offset=offset)
+        """Products for a shopper's words in the given mode (see ``plan_text``)."""
+        return self.run(self.plan_text(q, mode=mode), filters=filters, limit=limit, offset=offset)
 
     def search_image(
         self,
         picture: Image.Image,
         *,
-        mode: str = "image",
+        mode: str = DEFAULT_IMAGE_MODE,
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
     ) -> list[Hit]:
-        """Products that look like the picture: ``image`` compares pictures, ``fused`` the
-        picture with products' text and pictures through the head, ``hybrid`` both (RRF)."""
-        if mode not in IMAGE_MODES:
-            raise ModeUnavailable(
-                f"mode={mode} needs words; a picture is searched with mode "
-                + ", ".join(IMAGE_MODES)
-            )
-        if mode == "fused":
-            self._require_head("mode=fused")
-        features = self.image_encoder.encode([picture])
-        signals: list[Query] = []
-        if mode in ("image", "hybrid"):
-            signals.append(DenseQuery(features[0], IMAGE_VECTOR))
-        if self.fusion is not None and mode in ("fused", "hybrid"):
-            signals.append(DenseQuery(self.fusion.image_query(features)[0], FUSED_VECTOR))
-        return self._run(signals, filters=filters, limit=limit, offset=offset)
+        """Products that look like the picture (see ``plan_image``)."""
+        plan = self.plan_image(picture, mode=mode)
+        return self.run(plan, filters=filters, limit=limit, offset=offset)
 
     def similar(
         self,
@@ -110,23 +98,160 @@ class SearchService:
         limit: int = 10,
         offset: int = 0,
     ) -> list[Hit]:
-        """More like this product (never the product itself): one vector, or text and image
-        (and fused, with a head) by RRF."""
+        """More like this product, never the product itself (see ``plan_similar``)."""
+        plan = self.plan_similar(sku, using=using)
+        return self.run(plan, filters=exclude(filters, sku), limit=limit, offset=offset)
+
+    # -- plans ---------------------------------------------------------------------------------
+
+    def plan_text(
+        self,
+        q: str,
+        *,
+        mode: str = "hybrid",
+        fusion: str | None = None,
+        weights: Mapping[str, float] | None = None,
+    ) -> Plan:
+        """The signals for a shopper's words.
+
+        ``hybrid`` fuses the keyword, text and (with a fusion head) fused signals; ``fused``
+        compares the query with products' text and pictures through the head. A Chinese
+        query meets an English-only encoder through its English gloss; the keyword signal
+        matches the words as typed, and the gloss's words at half weight.
+        """
+        if mode == "image":
+            raise ModeUnavailable(
+                "mode=image takes a picture: POST it to /api/search/image; words reach "
+                "products' pictures through mode=fused"
+            )
+        if mode == "fused":
+            self._require_head("mode=fused")
+        english = self.glossary.english(q) if self.glossary is not None else None
+        signals: list[Signal] = []
+        if mode in ("hybrid", "keyword"):
+            sparse = keywords.query_vector(q, translated=english)
+            if sparse.indices:
+                signals.append(Signal("keywords", SparseQuery(sparse, KEYWORDS_VECTOR)))
+        if mode in ("hybrid", "text", "fused"):
+            features = self.text_encoder.encode([english or q])
+            if mode != "fused":
+                signals.append(Signal("text", DenseQuery(features[0], TEXT_VECTOR)))
+            if self.fusion is not None and mode != "text":
+                fused = self.fusion.text_query(features)[0]
+                signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
+        return self._plan(
+            signals,
+            fusion=fusion,
+            weights=weights,
+            terms=tuple(dict.fromkeys(keywords.query_terms(q, translated=english))),
+            translated=english,
+        )
+
+    def plan_image(
+        self,
+        picture: Image.Image,
+        *,
+        mode: str = DEFAULT_IMAGE_MODE,
+        fusion: str | None = None,
+        weights: Mapping[str, float] | None = None,
+    ) -> Plan:
+        """The signals for a picture: ``image`` compares pictures, ``fused`` the picture with
+        products' text and pictures through the head, ``hybrid`` both."""
+        if mode not in IMAGE_MODES:
+            raise ModeUnavailable(
+                f"mode={mode} needs words; a picture is searched with mode "
+                + ", ".join(IMAGE_MODES)
+            )
+        if mode == "fused":
+            self._require_head("mode=fused")
+        features = self.image_encoder.encode([picture])
+        signals: list[Signal] = []
+        if mode in ("image", "hybrid"):
+            signals.append(Signal("image", DenseQuery(features[0], IMAGE_VECTOR)))
+        if self.fusion is not None and mode in ("fused", "hybrid"):
+            fused = self.fusion.image_query(features)[0]
+            signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
+        return self._plan(signals, fusion=fusion, weights=weights)
+
+    def plan_similar(
+        self,
+        sku: str,
+        *,
+        using: str | None = None,
+        fusion: str | None = None,
+        weights: Mapping[str, float] | None = None,
+    ) -> Plan:
+        """The product's own vectors as queries: one, or text and image (and fused, with a
+        head) fused. Run it with ``exclude(filters, sku)``."""
         if using is not None and using not in SIMILAR_USING:
             raise InvalidRequest(f"using must be one of {', '.join(SIMILAR_USING)}, not {using!r}")
         if using == "fused":
             self._require_head("using=fused")
-        pid = point_id(sku)
         default = [TEXT_VECTOR, IMAGE_VECTOR] + ([FUSED_VECTOR] if self.fusion else [])
         names = [using] if using else default
-        stored = self.index.retrieve([pid], vectors=names)
+        stored = self.index.retrieve([point_id(sku)], vectors=names)
         if not stored:
             raise NotFound(f"product {sku!r} is not in the search index yet")
-        signals: list[Query] = [DenseQuery(v, n) for n, v in stored[0].vectors.items()]
+        signals = [Signal(n, DenseQuery(v, n)) for n, v in stored[0].vectors.items()]
         if not signals:
             raise NotFound(f"product {sku!r} has no {using} vector to compare with")
-        filters = replace(filters, exclude_ids=(*filters.exclude_ids, pid))
-        return self._run(signals, filters=filters, limit=limit, offset=offset)
+        return self._plan(signals, fusion=fusion, weights=weights)
+
+    # -- running and explaining -------------------------------------------------------------
+
+    def run(self, plan: Plan, *, filters: Filters, limit: int, offset: int) -> list[Hit]:
+        """The page ``offset .. offset + limit`` of the plan's results, filtered in the engine.
+
+        Pages never overlap or skip: engines order equal scores (common under RRF and for
+        keyword matches) differently for different limits, so hits are fetched from rank 1
+        until every hit tied with the page's last one is in, then ties are broken by point id.
+        """
+        if not plan.signals:
+            return []
+        end = offset + limit
+        fetch = end + PAGE_SLACK
+        while True:
+            hits = self._fetch(plan, filters=filters, limit=fetch)
+            hits.sort(key=lambda hit: (-hit.score, hit.id))
+            complete = len(hits) < fetch or hits[-1].score < hits[end - 1].score
+            if complete or fetch >= MAX_TIE_FETCH:
+                return hits[offset:end]
+            fetch = min(fetch * 2, MAX_TIE_FETCH)
+
+    def explain(
+        self, plan: Plan, hits: Sequence[Hit], *, filters: Filters, limit: int, offset: int = 0
+    ) -> list[dict[str, SignalRank | None]]:
+        """For each hit of the page ``run`` gave, its rank and score in each signal of the
+        plan (None: not among the candidates that signal handed to the fusion)."""
+        if len(plan.signals) == 1:
+            name = plan.signals[0].name
+            return [{name: SignalRank(offset + i + 1, hit.score)} for i, hit in enumerate(hits)]
+        # As deep as the prefetches of the page's first fetch in ``run``.
+        depth = max(self.candidates, offset + limit + PAGE_SLACK)
+        ranked = {}
+        for signal in plan.signals:
+            own = self.index.search(signal.query, filters=filters, limit=depth)
+            own.sort(key=lambda hit: (-hit.score, hit.id))
+            ranked[signal.name] = {h.id: SignalRank(r, h.score) for r, h in enumerate(own, 1)}
+        return [{name: ranks.get(hit.id) for name, ranks in ranked.items()} for hit in hits]
+
+    def _plan(
+        self,
+        signals: list[Signal],
+        *,
+        fusion: str | None,
+        weights: Mapping[str, float] | None,
+        terms: tuple[str, ...] = (),
+        translated: str | None = None,
+    ) -> Plan:
+        return weighted(
+            signals,
+            fusion=fusion or self.hybrid_fusion,
+            defaults=self.weights,
+            requested=weights,
+            terms=terms,
+            translated=translated,
+        )
 
     def _require_head(self, what: str) -> None:
         if self.fusion is None:
@@ -135,23 +260,19 @@ class SearchService:
                 "(VITRINE_FUSION_HEAD=none, or no head fits its encoders)"
             )
 
-    def _run(self, signals: list[Query], *, filters: Filters, limit: int, offset: int) -> list[Hit]:
-        if not signals:
-            return []
-        # Pages must not overlap or skip. Engines order equal scores (common under RRF and
-        # for keyword matches) differently for different limits, so fetch from rank 1 until
-        # every hit tied with the page's last one is in, then break ties by point id.
-        end = offset + limit
-        fetch = end + PAGE_SLACK
-        while True:
-            hits = self._fetch(signals, filters=filters, limit=fetch)
-            hits.sort(key=lambda hit: (-hit.score, hit.id))
-            complete = len(hits) < fetch or hits[-1].score < hits[end - 1].score
-            if complete or fetch >= MAX_TIE_FETCH:
-                return hits[offset:end]
-            fetch = min(fetch * 2, MAX_TIE_FETCH)
+    def _fetch(self, plan: Plan, *, filters: Filters, limit: int) -> list[Hit]:
+        if len(plan.signals) == 1:
+            return self.index.search(plan.signals[0].query, filters=filters, limit=limit)
+        return self.index.hybrid(
+            [s.query for s in plan.signals],
+            fusion=plan.fusion,
+            weights=plan.weights,
+            filters=filters,
+            limit=limit,
+            candidates=self.candidates,
+        )
 
-    def _fetch(self, signals: list[Query], *, filters: Filters, limit: int) -> list[Hit]:
-        if len(signals) == 1:
-            return self.index.search(signals[0], filters=filters, limit=limit)
-        return self.index.hybrid(signals, filters=filters, limit=limit, candidates=self.candidates)
+
+def exclude(filters: Filters, sku: str) -> Filters:
+    """The filters, also leaving out the product ``sku`` (for "more like this")."""
+    return replace(filters, exclude_ids=(*filters.exclude_ids, point_id(sku)))

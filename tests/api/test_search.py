@@ -47,10 +47,13 @@ def test_results_carry_the_product(client):
     assert body["query"] == {
         "q": "t-shirt",
         "mode": "hybrid",
+        "fusion": "rrf",
+        "weights": body["query"]["weights"],
         "filters": {},
         "limit": 3,
         "offset": 0,
     }
+    assert set(body["query"]["weights"]) == {"keywords", "text", "fused"}
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "text", "keyword"])

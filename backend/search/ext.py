@@ -1,0 +1,48 @@
+"""Flask wiring of search: the deployment's fusion, signal weights and query glossary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from backend.encoders.ext import get_encoders_of
+from backend.encoders.registry import glossary_from_settings
+from backend.errors import ConfigurationError, InvalidRequest
+from backend.search.signals import parse_weights
+from backend.search.translate import Glossary
+
+EXTENSION = "vitrine_search"
+
+
+@dataclass(frozen=True)
+class SearchDefaults:
+    """How this deployment searches unless a request says otherwise."""
+
+    fusion: str
+    weights: Mapping[str, float]
+    candidates: int
+    glossary: Glossary | None
+
+
+def init_app(app: Flask) -> None:
+    """Read the search settings once; a bad ``VITRINE_HYBRID_WEIGHTS`` stops the start."""
+    settings = app.config["VITRINE_SETTINGS"]
+    try:
+        weights = parse_weights(settings.hybrid_weights, source="VITRINE_HYBRID_WEIGHTS")
+    except InvalidRequest as exc:
+        raise ConfigurationError(exc.message) from None
+    text, _ = get_encoders_of(app)
+    app.extensions[EXTENSION] = SearchDefaults(
+        fusion=settings.hybrid_fusion,
+        weights=weights,
+        candidates=settings.search_candidates,
+        glossary=glossary_from_settings(settings, text),
+    )
+
+
+def get_search_defaults() -> SearchDefaults:
+    """The current app's search defaults."""
+    defaults: SearchDefaults = current_app.extensions[EXTENSION]
+    return defaults

@@ -1,0 +1,98 @@
+"""The signals hybrid search fuses, their weights, and the plan a search runs.
+
+A signal is one ranked list: the keyword match, the text vector, the fused vector or the
+image vector. A ``Plan`` holds the signals of one search, how they are combined (RRF with
+per-signal weights, or DBSF) and what explanations need (the query's terms, its English
+gloss). Weights come from settings (``VITRINE_HYBRID_WEIGHTS``) and from the request
+(``weights=keywords:2,text:1``); a weight of 0 leaves the signal out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from backend.errors import InvalidRequest
+from backend.index.port import FUSIONS, Query
+
+SIGNALS = ("keywords", "text", "fused", "image")
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One ranked list a search fuses: its name (a weight key) and its engine query."""
+
+    name: str
+    query: Query
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one search runs and how its signals are combined."""
+
+    signals: tuple[Signal, ...]
+    fusion: str = "rrf"
+    weights: tuple[float, ...] | None = None  # one per signal, RRF only; None: all 1
+    terms: tuple[str, ...] = ()  # the query's keyword terms (with the gloss's), for explain
+    translated: str | None = None  # the English gloss the vectors were computed from
+
+    def weight(self, index: int) -> float:
+        """The weight of the signal at ``index``."""
+        return 1.0 if self.weights is None else self.weights[index]
+
+
+def parse_weights(raw: str, *, source: str = "weights") -> dict[str, float]:
+    """``"keywords:2,text:0.5"`` as a mapping; unknown names and bad numbers: InvalidRequest."""
+    weights: dict[str, float] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition(":")
+        name = name.strip().lower()
+        if not sep or name not in SIGNALS:
+            raise InvalidRequest(
+                f"{source} takes name:weight pairs with names among {', '.join(SIGNALS)}, "
+                f"not {item!r}"
+            )
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not 0 <= weight <= 100:
+            raise InvalidRequest(f"{source}: the weight of {name} must be a number 0..100")
+        weights[name] = weight
+    return weights
+
+
+def check_fusion_name(fusion: str) -> str:
+    """A fusion name from a request or settings, lower-cased; unknown names: InvalidRequest."""
+    name = fusion.strip().lower()
+    if name not in FUSIONS:
+        raise InvalidRequest(f"fusion must be one of {', '.join(FUSIONS)}, not {fusion!r}")
+    return name
+
+
+def weighted(
+    signals: list[Signal],
+    *,
+    fusion: str,
+    defaults: Mapping[str, float],
+    requested: Mapping[str, float] | None,
+    terms: tuple[str, ...] = (),
+    translated: str | None = None,
+) -> Plan:
+    """The plan for ``signals``: weight 0 drops a signal; weights other than 1 need RRF."""
+    if requested and fusion != "rrf":
+        raise InvalidRequest("per-signal weights apply to fusion=rrf; dbsf takes none")
+    chosen = {**defaults, **(requested or {})} if fusion == "rrf" else {}
+    kept = [s for s in signals if chosen.get(s.name, 1.0) > 0]
+    if signals and not kept:
+        raise InvalidRequest("every signal of this search has weight 0")
+    weights = tuple(chosen.get(s.name, 1.0) for s in kept)
+    return Plan(
+        signals=tuple(kept),
+        fusion=fusion,
+        weights=None if all(w == 1.0 for w in weights) else weights,
+        terms=terms,
+        translated=translated,
+    )

