@@ -22,9 +22,6 @@ def _to_bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-DEFAULT_HYBRID_WEIGHTS = "keywords:1,text:1,fused:1,image:1"
-
-
 @dataclass(frozen=True)
 class Settings:
     """Configuration of one Vitrine deployment; see the README's configuration table."""
@@ -51,9 +48,9 @@ class Settings:
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     search_candidates: int = 100  # per-signal candidates fused in hybrid mode
-    hybrid_fusion: str = "rrf"  # rrf | dbsf: how hybrid search combines its signals
-    # Per-signal RRF weights, name:weight (keywords, text, fused, image); unnamed ones weigh 1.
-    hybrid_weights: str = DEFAULT_HYBRID_WEIGHTS
+    hybrid_fusion: str = "dbsf"  # dbsf | rrf: how hybrid search combines its signals
+    # Per-signal weights, name:weight (keywords, text, fused, image); unnamed ones weigh 1.
+    hybrid_weights: str = ""
     translate_queries: str = "auto"  # auto (for English-only text encoders) | on | off
     host: str = "127.0.0.1"
     port: int = 8000

@@ -54,6 +54,8 @@ def run_search(
     ranks = service.explain(plan, hits, filters=filters, limit=limit, offset=offset)
     if plan.translated is not None:
         query = {**query, "translated": plan.translated}
+    if plan.why is not None:
+        query = {**query, "signals_why": plan.why}
     if len(plan.signals) > 1:
         query = {
             **query,

@@ -7,7 +7,7 @@ vectors against it, and word the same messages for a mismatch or a folder held e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from backend.errors import IndexConfigMismatch
-from backend.index.port import CollectionSpec, Vector
+from backend.index.port import CollectionSpec, SparseVector, Vector
 
 RECORD_VERSION = 1
 
@@ -115,3 +115,16 @@ def folder_in_use_message(path: Path | str) -> str:
         f"the index at {path} is in use by another process (is `vitrine serve` running?): "
         "stop it, or send the catalog through the running server (admin upload)"
     )
+
+
+def named_sparse(stored: Any, names: Sequence[str]) -> dict[str, SparseVector]:
+    """The sparse vectors among an engine's stored vectors (both engines give objects with
+    ``indices`` and ``values``), by name, for the names asked for."""
+    if not names or not isinstance(stored, Mapping):
+        return {}
+    found: dict[str, Any] = {name: stored.get(name) for name in names}
+    return {
+        name: SparseVector(indices=list(v.indices), values=list(v.values))
+        for name, v in found.items()
+        if hasattr(v, "indices") and hasattr(v, "values")
+    }

@@ -212,6 +212,7 @@ class EdgeIndex:
                 id=pid,
                 payload=dict(found[pid].payload or {}),
                 vectors=_named_arrays(found[pid].vector, vectors),
+                sparse=compat.named_sparse(found[pid].vector, vectors),
             )
             for pid in dict.fromkeys(ids)
             if pid in found

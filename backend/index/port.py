@@ -59,11 +59,13 @@ class Point:
 
 @dataclass(frozen=True)
 class StoredPoint:
-    """A point read back from the index; ``vectors`` holds only the names asked for."""
+    """A point read back from the index; ``vectors`` and ``sparse`` hold only the names
+    asked for."""
 
     id: str
     payload: Mapping[str, Any]
     vectors: Mapping[str, NDArray[np.float32]] = field(default_factory=dict)
+    sparse: Mapping[str, SparseVector] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,10 @@ class VectorIndex(Protocol):
     ) -> list[Hit]:
         """One engine query: a filtered prefetch per signal, fused by ``fusion``.
 
-        ``rrf`` scores a point by the sum over signals of weight / (60 + rank), ranks from
-        1; ``dbsf`` sums scores normalised per signal, and takes no weights.
+        ``rrf`` scores a point by the sum over signals of 1 / (59 + rank / weight), the
+        first of each signal at rank 1 (Qdrant's weighted RRF, k = 60: a weight divides the
+        rank, so 1 / 60 for a first place at weight 1, nothing at weight 0); ``dbsf`` sums
+        scores normalised per signal (mean ± 3 standard deviations to 0..1), no weights.
         """
 
     def retrieve(self, ids: Sequence[str], *, vectors: Sequence[str] = ()) -> list[StoredPoint]:

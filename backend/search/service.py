@@ -26,6 +26,11 @@ SIMILAR_USING = ("text", "image", "fused")
 IMAGE_MODES = ("image", "fused", "hybrid")
 DEFAULT_IMAGE_MODE = "image"
 NO_FILTERS = Filters()
+# Hybrid's choice of signals for a query (measured on data/eval, docs/benchmarks.md): a query
+# of this many words or more describes a product rather than naming it...
+LONG_QUERY_WORDS = 6
+# ...and one whose typed terms the best keyword match carries at least this share of names it.
+NAMING_COVERAGE = 0.5
 PAGE_SLACK = 10  # extra hits fetched to see whether scores tie across the page boundary
 MAX_TIE_FETCH = 20_000
 
@@ -59,7 +64,7 @@ class SearchService:
     fusion: FusionHead | None = None
     candidates: int = 100
     glossary: Glossary | None = None
-    hybrid_fusion: str = "rrf"
+    hybrid_fusion: str = "dbsf"
     weights: Mapping[str, float] = field(default_factory=dict)
 
     # -- the entry points the routes and the evaluation harness call -------------------------
@@ -139,12 +144,16 @@ class SearchService:
             if self.fusion is not None and mode != "text":
                 fused = self.fusion.text_query(features)[0]
                 signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
+        why = None
+        if mode == "hybrid" and weights is None and len(signals) > 1:
+            signals, why = self._choose(signals, q, words=len((english or q).split()))
         return self._plan(
             signals,
             fusion=fusion,
             weights=weights,
             terms=tuple(dict.fromkeys(keywords.query_terms(q, translated=english))),
             translated=english,
+            why=why,
         )
 
     def plan_image(
@@ -230,10 +239,44 @@ class SearchService:
         depth = max(self.candidates, offset + limit + PAGE_SLACK)
         ranked = {}
         for signal in plan.signals:
+            # The engine's own order, as its prefetch ranked ties, not re-sorted.
             own = self.index.search(signal.query, filters=filters, limit=depth)
-            own.sort(key=lambda hit: (-hit.score, hit.id))
             ranked[signal.name] = {h.id: SignalRank(r, h.score) for r, h in enumerate(own, 1)}
         return [{name: ranks.get(hit.id) for name, ranks in ranked.items()} for hit in hits]
+
+    def _choose(self, signals: list[Signal], q: str, *, words: int) -> tuple[list[Signal], str]:
+        """The signals hybrid search fuses for this query, and why.
+
+        A description (LONG_QUERY_WORDS words or more) is the text encoder's: the fusion
+        head learnt names and tags, and keyword matches on its incidental words are noise
+        unless one product carries most of them. A short query whose words a product carries
+        (NAMING_COVERAGE) names it: keywords and the head decide, without the text encoder's
+        looser neighbours. Other short queries use every signal.
+        """
+        coverage = self._coverage(q)
+        if words >= LONG_QUERY_WORDS:
+            drop = {"fused"} if coverage >= NAMING_COVERAGE else {"fused", "keywords"}
+            why = f"a description ({words} words): the text vector leads"
+        elif coverage >= NAMING_COVERAGE:
+            drop = {"text"}
+            why = f"a product's own words ({coverage:.0%} of the terms): keywords and fused"
+        else:
+            return signals, "a short query no product's words cover: every signal"
+        kept = [s for s in signals if s.name not in drop]
+        return (kept or signals), why
+
+    def _coverage(self, q: str) -> float:
+        """The share of the typed query terms that the best keyword match carries."""
+        typed = keywords.query_vector(q)
+        if not typed.indices:
+            return 0.0
+        best = self.index.search(SparseQuery(typed, KEYWORDS_VECTOR), limit=1)
+        if not best:
+            return 0.0
+        stored = self.index.retrieve([best[0].id], vectors=[KEYWORDS_VECTOR])
+        carried = stored[0].sparse.get(KEYWORDS_VECTOR) if stored else None
+        found = set(carried.indices) if carried is not None else set()
+        return len(found.intersection(typed.indices)) / len(typed.indices)
 
     def _plan(
         self,
@@ -243,14 +286,17 @@ class SearchService:
         weights: Mapping[str, float] | None,
         terms: tuple[str, ...] = (),
         translated: str | None = None,
+        why: str | None = None,
     ) -> Plan:
         return weighted(
             signals,
-            fusion=fusion or self.hybrid_fusion,
+            fusion=fusion,
+            default_fusion=self.hybrid_fusion,
             defaults=self.weights,
             requested=weights,
             terms=terms,
             translated=translated,
+            why=why,
         )
 
     def _require_head(self, what: str) -> None:

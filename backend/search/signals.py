@@ -1,10 +1,11 @@
 """The signals hybrid search fuses, their weights, and the plan a search runs.
 
 A signal is one ranked list: the keyword match, the text vector, the fused vector or the
-image vector. A ``Plan`` holds the signals of one search, how they are combined (RRF with
-per-signal weights, or DBSF) and what explanations need (the query's terms, its English
-gloss). Weights come from settings (``VITRINE_HYBRID_WEIGHTS``) and from the request
-(``weights=keywords:2,text:1``); a weight of 0 leaves the signal out.
+image vector. A ``Plan`` holds the signals of one search, how they are combined (DBSF, or RRF
+with per-signal weights) and what explanations need (the query's terms, its English gloss,
+why these signals). Weights come from settings (``VITRINE_HYBRID_WEIGHTS``) and from the
+request (``weights=keywords:2,text:1``): 0 leaves a signal out and 1 keeps it under either
+fusion; other weights are RRF's, so a request that gives them without ``fusion`` gets RRF.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Plan:
     weights: tuple[float, ...] | None = None  # one per signal, RRF only; None: all 1
     terms: tuple[str, ...] = ()  # the query's keyword terms (with the gloss's), for explain
     translated: str | None = None  # the English gloss the vectors were computed from
+    why: str | None = None  # why hybrid chose these signals for this query
 
     def weight(self, index: int) -> float:
         """The weight of the signal at ``index``."""
@@ -72,19 +74,30 @@ def check_fusion_name(fusion: str) -> str:
     return name
 
 
+def needs_rrf(weights: Mapping[str, float]) -> bool:
+    """True when some weight is neither 0 (leave out) nor 1 (keep): only RRF weighs."""
+    return any(w not in (0.0, 1.0) for w in weights.values())
+
+
 def weighted(
     signals: list[Signal],
     *,
-    fusion: str,
+    fusion: str | None,
+    default_fusion: str,
     defaults: Mapping[str, float],
     requested: Mapping[str, float] | None,
     terms: tuple[str, ...] = (),
     translated: str | None = None,
+    why: str | None = None,
 ) -> Plan:
-    """The plan for ``signals``: weight 0 drops a signal; weights other than 1 need RRF."""
-    if requested and fusion != "rrf":
-        raise InvalidRequest("per-signal weights apply to fusion=rrf; dbsf takes none")
-    chosen = {**defaults, **(requested or {})} if fusion == "rrf" else {}
+    """The plan for ``signals`` under the request's fusion and weights, else the defaults."""
+    chosen = {**defaults, **(requested or {})}
+    if fusion is None:
+        fusion = "rrf" if requested and needs_rrf(requested) else default_fusion
+    if fusion != "rrf" and needs_rrf(chosen):
+        raise InvalidRequest(
+            "weights other than 0 (leave out) and 1 (keep) need fusion=rrf; dbsf takes none"
+        )
     kept = [s for s in signals if chosen.get(s.name, 1.0) > 0]
     if signals and not kept:
         raise InvalidRequest("every signal of this search has weight 0")
@@ -95,4 +108,5 @@ def weighted(
         weights=None if all(w == 1.0 for w in weights) else weights,
         terms=terms,
         translated=translated,
+        why=why,
     )

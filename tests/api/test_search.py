@@ -47,13 +47,13 @@ def test_results_carry_the_product(client):
     assert body["query"] == {
         "q": "t-shirt",
         "mode": "hybrid",
-        "fusion": "rrf",
-        "weights": body["query"]["weights"],
+        "signals_why": body["query"]["signals_why"],
+        "fusion": "dbsf",
+        "weights": {"keywords": 1.0, "fused": 1.0},
         "filters": {},
         "limit": 3,
         "offset": 0,
     }
-    assert set(body["query"]["weights"]) == {"keywords", "text", "fused"}
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "text", "keyword"])

@@ -104,6 +104,18 @@ def test_hybrid_answers_agree(engines, filters):
         assert_same_answer(edge, local)
 
 
+@pytest.mark.parametrize(
+    ("fusion", "weights"), [("rrf", [2.0, 0.5, 1.0]), ("dbsf", None)], ids=["weighted-rrf", "dbsf"]
+)
+def test_weighted_and_score_fusions_agree(engines, fusion, weights):
+    queries = [QUERIES["text"], QUERIES["image"], UNTIED_KEYWORDS]
+    edge, local = (
+        index.hybrid(queries, fusion=fusion, weights=weights, limit=4, candidates=6)
+        for index in engines
+    )
+    assert_same_answer(edge, local)
+
+
 def test_counts_agree(engines):
     for filters in FILTERS:
         assert len({index.count(filters) for index in engines}) == 1

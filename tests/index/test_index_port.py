@@ -289,6 +289,39 @@ def test_hybrid_pages_concatenate_to_the_top_six_without_duplicates(index):
     assert len(set(paged)) == 6
 
 
+def test_hybrid_weights_divide_each_signals_rank(index):
+    queries = [text_query("kettle"), SparseQuery(sparse(["steel", "kettle"]))]
+    assert skus(index.search(queries[1], limit=3)) == ["kettle"]
+    runner_up = skus(index.search(queries[0], limit=2))[1]
+    hits = index.hybrid(queries, weights=[2.0, 0.5], limit=2)
+    assert skus(hits) == ["kettle", runner_up]
+    # 1 / (59 + rank / weight): first in both, then second in the dense signal only.
+    assert hits[0].score == pytest.approx(1 / 59.5 + 1 / 61, rel=1e-6)
+    assert hits[1].score == pytest.approx(1 / 60, rel=1e-6)
+
+
+def test_hybrid_weight_zero_leaves_the_order_to_the_other_signal(index):
+    dense = skus(index.search(text_query("boot"), limit=3))
+    queries = [text_query("boot"), SparseQuery(sparse(["teapot"]))]
+    assert skus(index.hybrid(queries, weights=[1.0, 0.0], limit=3)) == dense
+
+
+def test_hybrid_dbsf_puts_the_product_first_in_both_signals_first(index):
+    queries = [text_query("kettle"), SparseQuery(sparse(["steel", "kettle"]))]
+    hits = index.hybrid(queries, fusion="dbsf", limit=5)
+    assert skus(hits)[0] == "kettle"
+    assert hits[0].score > hits[1].score
+
+
+@pytest.mark.parametrize(
+    ("fusion", "weights"), [("max", None), ("dbsf", [1.0, 1.0]), ("rrf", [1.0]), ("rrf", [-1, 1])]
+)
+def test_hybrid_refuses_fusions_it_cannot_run(index, fusion, weights):
+    queries = [text_query("kettle"), SparseQuery(sparse(["kettle"]))]
+    with pytest.raises(ValueError):
+        index.hybrid(queries, fusion=fusion, weights=weights)
+
+
 def test_hybrid_needs_a_query(index):
     with pytest.raises(ValueError):
         index.hybrid([])

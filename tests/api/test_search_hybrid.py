@@ -1,0 +1,123 @@
+"""Hybrid search as a merchandiser inspects it: signals, weights, fusion, explanations, Chinese."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.test_search import TSHIRT, error_of
+
+RUNNING_SHOE = "VT-1F45F"
+GLOVES = "VT-1F9E4"
+
+
+def search(client, query: str) -> dict:
+    response = client.get(f"/api/search?{query}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+@pytest.mark.parametrize(
+    ("words", "sku"),
+    [("适合跑步的鞋", RUNNING_SHOE), ("冬天保暖的手套", GLOVES), ("下雪天戴的保暖手套", GLOVES)],
+)
+def test_chinese_descriptions_without_the_titles_characters_find_the_product(client, words, sku):
+    body = search(client, f"q={words}")
+    assert sku in [r["sku"] for r in body["results"]][:3]
+    assert body["query"]["translated"]  # the English words the vectors were computed from
+
+
+def test_english_queries_are_not_translated(client):
+    assert "translated" not in search(client, "q=running shoes")["query"]
+
+
+def test_a_description_is_left_to_the_text_encoder(client):
+    body = search(client, "q=something warm to wear on my hands when it snows")
+    assert "description" in body["query"]["signals_why"]
+    assert body["results"][0]["sku"] == GLOVES
+    assert set(body["results"][0]["explain"]["signals"]) == {"text"}
+
+
+def test_a_products_own_words_are_left_to_keywords_and_the_head(client):
+    body = search(client, "q=T恤")
+    assert body["query"]["weights"] == {"keywords": 1.0, "fused": 1.0}
+    assert body["query"]["fusion"] == "dbsf"
+
+
+def test_a_short_query_no_product_carries_uses_every_signal(client):
+    body = search(client, "q=适合跑步的鞋")
+    assert set(body["query"]["weights"]) == {"keywords", "text", "fused"}
+    first = body["results"][0]
+    assert first["sku"] == RUNNING_SHOE
+    assert all(own is not None for own in first["explain"]["signals"].values())
+
+
+def test_every_result_explains_its_rank_in_each_signal(client):
+    body = search(client, "q=red shoes&limit=10&fusion=rrf&weights=keywords:1,text:1,fused:1")
+    weights = body["query"]["weights"]
+    assert set(weights) == {"keywords", "text", "fused"}
+    for result in body["results"]:
+        signals = result["explain"]["signals"]
+        assert set(signals) == set(weights)
+        assert any(own is not None for own in signals.values())
+        # Qdrant's weighted RRF (k = 60): each signal adds 1 / (59 + rank / weight).
+        fused = sum(1 / (59 + own["rank"] / own["weight"]) for own in signals.values() if own)
+        assert result["score"] == pytest.approx(fused, rel=1e-4)
+    scores = [r["score"] for r in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_explain_names_the_query_words_the_product_matched(client):
+    first = search(client, "q=T恤")["results"][0]
+    assert first["sku"] == TSHIRT
+    assert "t恤" in first["explain"]["matched"]
+    assert first["explain"]["signals"]["keywords"]["rank"] == 1
+
+
+def test_a_single_signal_mode_explains_the_page_position(client):
+    body = search(client, "q=shoe&mode=text&limit=3&offset=3")
+    ranks = [r["explain"]["signals"]["text"]["rank"] for r in body["results"]]
+    assert ranks == [4, 5, 6]
+    assert "fusion" not in body["query"]
+
+
+def test_weight_zero_leaves_a_signal_out(client):
+    body = search(client, "q=t-shirt&weights=keywords:0")
+    assert set(body["query"]["weights"]) == {"text", "fused"}
+    assert "keywords" not in body["results"][0]["explain"]["signals"]
+
+
+def test_weights_other_than_keep_or_leave_out_choose_rrf(client):
+    body = search(client, "q=red apple&weights=keywords:2,text:0.5")
+    assert body["query"]["fusion"] == "rrf"
+    assert body["query"]["weights"] == {"keywords": 2.0, "text": 0.5, "fused": 1.0}
+    first = body["results"][0]["explain"]["signals"]
+    assert first["keywords"]["weight"] == 2.0
+
+
+def test_dbsf_fusion_can_be_asked_for(client):
+    body = search(client, "q=running shoes&fusion=dbsf&weights=text:1")
+    assert body["query"]["fusion"] == "dbsf"
+    assert RUNNING_SHOE in [r["sku"] for r in body["results"]][:3]
+    assert body["results"][0]["explain"]["fusion"] == "dbsf"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "q=shoe&fusion=max",
+        "q=shoe&weights=colour:2",
+        "q=shoe&weights=text:lots",
+        "q=shoe&weights=text:-1",
+        "q=shoe&fusion=dbsf&weights=text:2",
+        "q=shoe&weights=keywords:0,text:0,fused:0",
+    ],
+)
+def test_bad_fusion_parameters_are_400(client, query):
+    assert error_of(client.get(f"/api/search?{query}"), 400)["code"] == "invalid_request"
+
+
+def test_similar_explains_its_signals_and_takes_weights(client):
+    body = client.get(f"/api/products/{TSHIRT}/similar?weights=image:0&limit=5").get_json()
+    assert body["query"]["using"] == "text+fused"
+    assert TSHIRT not in [r["sku"] for r in body["results"]]
+    assert set(body["results"][0]["explain"]["signals"]) == {"text", "fused"}
