@@ -12,7 +12,7 @@ import pytest
 
 from backend.app import create_app
 from backend.catalog.db import migrate
-from backend.errors import IndexConfigMismatch
+from backend.errors import ConfigurationError, IndexConfigMismatch
 from backend.index.factory import open_index
 from backend.index.port import CollectionSpec
 from backend.serving import make_app_server
@@ -90,3 +90,12 @@ def test_raw_utf8_query_from_curl_is_understood(demo_app):
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200") or head.startswith(b"HTTP/1.0 200"), head
     assert '"q":"T恤"' in body.decode() and '"sku":"VT-1F455"' in body.decode()
+
+
+@pytest.mark.parametrize(
+    ("weights", "fusion", "says"),
+    [("colour:1", "dbsf", "colour"), ("keywords:2", "dbsf", "VITRINE_HYBRID_FUSION=rrf")],
+)
+def test_search_weights_the_deployment_cannot_use_stop_start_up(settings, weights, fusion, says):
+    with pytest.raises(ConfigurationError, match=says):
+        create_app(settings.with_(hybrid_weights=weights, hybrid_fusion=fusion))

@@ -119,8 +119,9 @@ class SearchService:
     ) -> Plan:
         """The signals for a shopper's words.
 
-        ``hybrid`` fuses the keyword, text and (with a fusion head) fused signals; ``fused``
-        compares the query with products' text and pictures through the head. A Chinese
+        ``hybrid`` fuses the keyword, text and (with a fusion head) fused signals that suit
+        the query (``_choose``; weights from the request or settings override the choice);
+        ``fused`` compares the query with products' text and pictures through the head. A Chinese
         query meets an English-only encoder through its English gloss; the keyword signal
         matches the words as typed, and the gloss's words at half weight.
         """
@@ -145,7 +146,7 @@ class SearchService:
                 fused = self.fusion.text_query(features)[0]
                 signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
         why = None
-        if mode == "hybrid" and weights is None and len(signals) > 1:
+        if mode == "hybrid" and weights is None and not self.weights and len(signals) > 1:
             signals, why = self._choose(signals, q, words=len((english or q).split()))
         return self._plan(
             signals,

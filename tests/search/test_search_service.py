@@ -1,0 +1,47 @@
+"""The search path's planning on the loaded demo catalog: which signals a query gets."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from PIL import Image
+
+from backend.api.results import search_service
+from backend.errors import InvalidRequest
+
+
+@pytest.fixture
+def service(demo_app):
+    with demo_app.app_context():
+        return search_service()
+
+
+def names(plan) -> list[str]:
+    return [signal.name for signal in plan.signals]
+
+
+def test_deployment_weights_replace_the_per_query_choice_of_signals(service):
+    weighted = replace(service, weights={"text": 0.0}, hybrid_fusion="rrf")
+    plan = weighted.plan_text("something warm to wear on my hands when it snows")
+    assert names(plan) == ["keywords", "fused"]
+    assert plan.why is None
+    assert names(service.plan_text("something warm to wear on my hands when it snows")) == ["text"]
+
+
+def test_a_request_for_one_signal_mode_is_never_reduced(service):
+    assert names(service.plan_text("t-shirt", mode="text")) == ["text"]
+    assert names(service.plan_text("t-shirt", mode="keyword")) == ["keywords"]
+
+
+def test_a_query_with_no_words_to_match_has_no_keyword_signal(service):
+    plan = service.plan_text("!!!", mode="hybrid")
+    assert "keywords" not in names(plan)
+
+
+def test_weights_for_a_picture_choose_between_image_and_fused(service):
+    picture = Image.new("RGB", (64, 64), "red")
+    assert names(service.plan_image(picture, mode="hybrid")) == ["image", "fused"]
+    assert names(service.plan_image(picture, mode="hybrid", weights={"fused": 0})) == ["image"]
+    with pytest.raises(InvalidRequest):
+        service.plan_image(picture, mode="hybrid", fusion="dbsf", weights={"image": 3})
