@@ -42,6 +42,11 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+def has_cjk(text: str) -> bool:
+    """True when the text has Chinese, Japanese or Korean characters."""
+    return _CJK.search(text) is not None
+
+
 def token_id(token: str) -> int:
     """Stable sparse dimension of a token."""
     return zlib.crc32(token.encode("utf-8")) & 0x7FFFFFFF

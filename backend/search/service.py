@@ -54,8 +54,8 @@ class SearchService:
     """Search over one index with one pair of encoders (and the fusion head, if any).
 
     ``glossary`` (when set) turns Chinese queries into English words for the text and fused
-    vectors, for a text encoder that reads only English; ``fusion`` and ``weights`` are the
-    deployment's defaults for combining signals, which a request may override.
+    vectors, for a text encoder that reads only English; ``hybrid_fusion`` and ``weights`` are
+    the deployment's defaults for combining signals, which a request may override.
     """
 
     index: VectorIndex
@@ -147,7 +147,12 @@ class SearchService:
                 signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
         why = None
         if mode == "hybrid" and weights is None and not self.weights and len(signals) > 1:
-            signals, why = self._choose(signals, q, words=len((english or q).split()))
+            if self.glossary is not None and english is None and keywords.has_cjk(q):
+                # Japanese or Korean for an English-only encoder: its vectors would be noise.
+                signals = [s for s in signals if s.name == "keywords"]
+                why = "words the text encoder cannot read and the glossary does not gloss: keywords"
+            else:
+                signals, why = self._choose(signals, q, words=len((english or q).split()))
         return self._plan(
             signals,
             fusion=fusion,

@@ -29,6 +29,12 @@ def test_deployment_weights_replace_the_per_query_choice_of_signals(service):
     assert names(service.plan_text("something warm to wear on my hands when it snows")) == ["text"]
 
 
+def test_japanese_for_an_english_only_encoder_is_left_to_keywords(service):
+    plan = service.plan_text("ランニングシューズ")
+    assert names(plan) == ["keywords"]
+    assert plan.translated is None
+
+
 def test_a_request_for_one_signal_mode_is_never_reduced(service):
     assert names(service.plan_text("t-shirt", mode="text")) == ["text"]
     assert names(service.plan_text("t-shirt", mode="keyword")) == ["keywords"]
