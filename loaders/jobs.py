@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.catalog import jobs as job_queue
@@ -77,6 +78,13 @@ def _counts(summary: LoadSummary) -> dict[str, int]:
 
 def _errors(summary: LoadSummary) -> list[JobRowError]:
     return [{"line": e.line, "sku": e.sku, "reason": e.reason} for e in summary.errors]
+
+
+def _heartbeat(session: Session, job_id: str) -> None:
+    session.execute(
+        sa.update(LoadJob).where(LoadJob.id == job_id).values(heartbeat_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def _checkpoint(session: Session, job_id: str, summary: LoadSummary) -> None:
@@ -141,6 +149,10 @@ def run_job(
                 if stop is not None and stop.is_set():
                     raise JobInterrupted
                 with session_scope(context.sessions) as session:
+                    # Write first: on SQLite the transaction then holds the write lock
+                    # before it reads, so a request committing meanwhile cannot make the
+                    # batch fail with "database is locked" (a stale read snapshot).
+                    _heartbeat(session, job_id)
                     pending = store_batch(session, batch, summary)
                     _checkpoint(session, job_id, summary)
                 with session_scope(context.sessions) as session:
