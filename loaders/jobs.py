@@ -129,12 +129,14 @@ def run_job(
     settings = context.settings
     with session_scope(context.sessions) as session:
         job = catalog.get_job(session=session, job_id=job_id)
-        if job.catalog_file is None:
-            raise VitrineError(f"job {job_id} has no uploaded catalog to load")
-        catalog_path = Path(job.catalog_file)
+        catalog_file = job.catalog_file
         images_path = Path(job.images_file) if job.images_file else None
         skip = job.checkpoint
         summary = _summary_of(job)
+    if catalog_file is None:  # a job row made by something else than an upload
+        _finish(context, job_id, summary, failed="the job has no uploaded catalog to load")
+        return summary
+    catalog_path = Path(catalog_file)
     encoders = Encoders(load=context.encoders, fusion=context.fusion)
     try:
         index = context.index()

@@ -154,6 +154,13 @@ def test_error_report_csv_defuses_formulas(admin):
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in table for cell in row)
 
 
+def test_a_catalog_that_cannot_be_read_fails_the_job_with_the_reason(admin, settings):
+    job = admin.upload_and_wait(b"", name="empty.csv")
+    assert job["state"] == "failed"
+    assert "the CSV has no header line" in job["message"]
+    assert uploads_left(settings) == []
+
+
 def test_unknown_job_is_404(admin):
     response = admin.client.get("/api/admin/uploads/nope", headers=admin.headers)
     assert response.status_code == 404
