@@ -130,7 +130,8 @@ def store_upload(
     folder is removed and the error raised."""
     assert settings.uploads_dir is not None
     suffix = catalog_suffix(catalog.filename)
-    folder = settings.uploads_dir / job_id
+    # Absolute: the job may run in another process, started from another folder.
+    folder = settings.uploads_dir.resolve() / job_id
     folder.mkdir(parents=True, exist_ok=False)
     try:
         catalog_path = folder / f"catalog{suffix}"

@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -44,6 +45,7 @@ from loaders.pipeline import (
 from loaders.sources import read_catalog
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BATCH_SIZE = 64
 # Edge searches new points by brute force until optimize() runs, which blocks the process
@@ -118,6 +120,16 @@ def _finish(
         remove_upload(folder)
 
 
+def _until(stop: threading.Event | None, rows: Iterator[T]) -> Iterator[T]:
+    """The rows, until ``stop`` is set: a stopping runner waits for one row, not a batch
+    (whose image URLs could take minutes); the rows read since the checkpoint are read
+    again when the job resumes."""
+    for row in rows:
+        if stop is not None and stop.is_set():
+            raise JobInterrupted
+        yield row
+
+
 def run_job(
     job_id: str,
     *,
@@ -146,7 +158,7 @@ def run_job(
             valid = validate_rows(
                 rows, summary, default_currency=settings.default_currency, skip=skip
             )
-            with_images = attach_images(valid, source, summary, settings=settings)
+            with_images = attach_images(_until(stop, valid), source, summary, settings=settings)
             for batch in batched(with_images, batch_size):
                 if stop is not None and stop.is_set():
                     raise JobInterrupted
@@ -171,6 +183,10 @@ def run_job(
     except JobInterrupted:
         log.info("job %s interrupted; it resumes when jobs run again", job_id)
         return None
+    except UnicodeDecodeError as exc:  # the upload's first 64 KiB were checked, not the rest
+        reason = f"the catalog is not UTF-8 text (byte {exc.start} of a line: {exc.reason})"
+        _finish(context, job_id, summary, failed=reason)
+        return summary
     except VitrineError as exc:
         _finish(context, job_id, summary, failed=exc.message)
         return summary

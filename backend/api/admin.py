@@ -30,7 +30,7 @@ from backend.errors import (
 from backend.index.ext import get_index
 from backend.index.port import point_id
 from backend.jobs import get_runner
-from backend.uploads import store_upload
+from backend.uploads import remove_upload, store_upload
 
 bp = Blueprint("admin", __name__, url_prefix="/api/admin")
 
@@ -76,14 +76,18 @@ def upload() -> tuple[dict[str, Any], int, dict[str, str]]:
     job_id = str(uuid.uuid4())
     stored = store_upload(job_id, catalog_file, images, settings=settings)
     session = get_session()
-    job_queue.create_upload_job(
-        session=session,
-        job_id=job_id,
-        source=catalog_file.filename,
-        catalog_file=str(stored.catalog),
-        images_file=str(stored.images) if stored.images else None,
-    )
-    session.commit()
+    try:
+        job_queue.create_upload_job(
+            session=session,
+            job_id=job_id,
+            source=catalog_file.filename,
+            catalog_file=str(stored.catalog),
+            images_file=str(stored.images) if stored.images else None,
+        )
+        session.commit()
+    except BaseException:
+        remove_upload(stored.folder)  # no job will ever read them
+        raise
     get_runner().submit(job_id)
     location = url_for("admin.upload_status", job_id=job_id)
     return {"job_id": job_id, "state": "queued", "url": location}, 202, {"Location": location}

@@ -161,6 +161,12 @@ def test_a_catalog_that_cannot_be_read_fails_the_job_with_the_reason(admin, sett
     assert uploads_left(settings) == []
 
 
+def test_a_catalog_turning_binary_after_the_checked_start_fails_the_job(admin):
+    catalog = b"sku,title,description\nA-1,Cafe," + b"a" * 70_000 + b"\nA-2,Caf\xe9,x\n"
+    job = admin.upload_and_wait(catalog)
+    assert job["state"] == "failed" and "not UTF-8 text" in job["message"]
+
+
 def test_unknown_job_is_404(admin):
     response = admin.client.get("/api/admin/uploads/nope", headers=admin.headers)
     assert response.status_code == 404
