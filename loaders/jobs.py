@@ -27,7 +27,7 @@ from backend.catalog import service as catalog
 from backend.catalog.db import session_scope
 from backend.catalog.models import LoadJob, utcnow
 from backend.catalog.schema import RowError as JobRowError
-from backend.errors import VitrineError
+from backend.errors import IndexUnavailable, VitrineError
 from backend.jobs import JobContext
 from backend.uploads import remove_upload
 from loaders.images import open_images
@@ -51,6 +51,7 @@ BATCH_SIZE = 64
 # Edge searches new points by brute force until optimize() runs, which blocks the process
 # for a while on a large shard: worth it after a big upload, not after a few rows.
 OPTIMIZE_AFTER = 1000
+INDEX_RETRY_S = 5.0
 
 
 class JobInterrupted(Exception):
@@ -235,13 +236,10 @@ class ThreadJobs:
         self._context: JobContext | None = None
 
     def start(self, context: JobContext) -> None:
-        """Resume what a previous process left running, queue what waits, start the thread."""
+        """Start the thread: once this process holds the index, it resumes what a previous
+        process left running, queues what waits, then runs jobs as they come."""
         self._context = context
-        recover_abandoned(context)
-        with session_scope(context.sessions) as session:
-            for job_id in job_queue.queued_job_ids(session=session):
-                self._queue.put(job_id)
-        self._thread = threading.Thread(target=self._loop, name="vitrine-jobs", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="vitrine-jobs", daemon=True)
         self._thread.start()
 
     def submit(self, job_id: str) -> None:
@@ -254,6 +252,28 @@ class ThreadJobs:
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def _run(self) -> None:
+        assert self._context is not None
+        # Holding the index is what makes this the only runner in embedded mode: a second
+        # `vitrine serve` on a locked folder must not take over the first one's jobs.
+        while not self._stop.is_set():
+            try:
+                self._context.index()
+                break
+            except IndexUnavailable as exc:
+                log.warning("upload jobs wait for the index: %s", exc.message)
+                self._stop.wait(INDEX_RETRY_S)
+        else:
+            return
+        try:
+            recover_abandoned(self._context)
+            with session_scope(self._context.sessions) as session:
+                for job_id in job_queue.queued_job_ids(session=session):
+                    self._queue.put(job_id)
+        except Exception:
+            log.exception("upload jobs left by a previous run could not be recovered")
+        self._loop()
 
     def _loop(self) -> None:
         assert self._context is not None

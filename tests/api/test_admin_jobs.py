@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from backend.catalog import db
 from backend.catalog import jobs as job_queue
 from backend.catalog import service as catalog
+from backend.index.factory import open_index
 from backend.jobs import QueuedJobs, get_runner
 from backend.settings import Settings
 from loaders.cli import main
@@ -165,3 +166,30 @@ def test_embedded_mode_runs_jobs_in_the_serving_process(settings):
     assert Settings.from_env(
         {"VITRINE_QDRANT_URL": "http://q:6333", "VITRINE_JOB_RUNNER": "thread"}
     ).runs_jobs_in_process
+
+
+def test_a_server_without_the_index_does_not_take_over_jobs(start_app, settings, admin_token):
+    app = start_app(settings, jobs=QueuedJobs())
+    rows = demo_rows(1)
+    upload = AdminActions(app, admin_token).upload(
+        csv_bytes(rows), images=zip_bytes(demo_images([rows[0]["image"]]))
+    )
+    job_id = upload.get_json()["job_id"]
+    stop_app(app)
+    engine, sessions = sessions_of(settings)
+    try:
+        with db.session_scope(sessions) as session:
+            job_queue.claim_job(session=session, job_id=job_id)  # another server's job
+    finally:
+        engine.dispose()
+
+    holder = open_index(settings)  # that server still holds the index folder
+    try:
+        second = AdminActions(start_app(settings), admin_token)
+        time.sleep(1.0)
+        job = second.job(job_id)
+        assert (job["state"], job["attempts"]) == ("running", 1)  # left alone
+    finally:
+        holder.close()
+    job = second.wait(job_id)  # once the folder is free, the job is taken over and done
+    assert (job["state"], job["attempts"], job["counts"]["created"]) == ("succeeded", 2, 1)
