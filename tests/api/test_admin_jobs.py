@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from backend.catalog import db
 from backend.catalog import jobs as job_queue
 from backend.catalog import service as catalog
+from backend.catalog.db import migrate
+from backend.catalog.schema import ProductData
 from backend.index.factory import open_index
 from backend.jobs import QueuedJobs, get_runner
 from backend.settings import Settings
@@ -193,3 +195,34 @@ def test_a_server_without_the_index_does_not_take_over_jobs(start_app, settings,
         holder.close()
     job = second.wait(job_id)  # once the folder is free, the job is taken over and done
     assert (job["state"], job["attempts"], job["counts"]["created"]) == ("succeeded", 2, 1)
+
+
+def test_products_a_crashed_load_left_unindexed_are_indexed_by_the_next_job(
+    start_app, settings, admin_token
+):
+    migrate(settings.database_url)
+    engine, sessions = sessions_of(settings)
+    try:  # an earlier load stored these rows, then died before writing their vectors
+        with db.session_scope(sessions) as session:
+            catalog.upsert_products(
+                session=session,
+                items=[
+                    ProductData(sku="OLD-1", title="Rain boots", currency="USD"),
+                    ProductData(sku="OLD-2", title="Wool scarf", currency="USD"),
+                ],
+            )
+    finally:
+        engine.dispose()
+    admin = AdminActions(start_app(settings), admin_token)
+    overview = admin.client.get("/api/admin/index", headers=admin.headers).get_json()
+    assert overview["catalog"] == {"products": 2, "indexed": 0, "pending": 2}
+    assert admin.client.get("/api/search?q=scarf&mode=text").get_json()["results"] == []
+
+    rows = demo_rows(1)
+    admin.upload_and_wait(csv_bytes(rows), images=zip_bytes(demo_images([rows[0]["image"]])))
+
+    overview = admin.client.get("/api/admin/index", headers=admin.headers).get_json()
+    assert overview["catalog"] == {"products": 3, "indexed": 3, "pending": 0}
+    assert overview["collection"]["points"] == 3
+    found = admin.client.get("/api/search?q=scarf&mode=text&limit=1").get_json()["results"]
+    assert found[0]["sku"] == "OLD-2"

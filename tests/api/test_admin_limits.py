@@ -126,3 +126,11 @@ def test_zip_expanding_past_the_total_limit_is_refused(tmp_path):
         check_archive(path, settings=Settings(max_zip_bytes=10_000))
     assert caught.value.status == 413
     check_archive(path, settings=Settings(max_zip_bytes=12_000))  # within the limit: fine
+
+
+def test_uploads_have_their_own_limit_not_the_image_one(start_app, settings, admin_token):
+    admin = AdminActions(start_app(settings.with_(max_image_bytes=50_000)), admin_token)
+    catalog = csv_bytes([{"sku": "LONG-1", "title": "Manual", "description": "word " * 40_000}])
+    assert len(catalog) > 4 * 50_000
+    job = admin.upload_and_wait(catalog)
+    assert job["state"] == "succeeded" and job["counts"]["created"] == 1
