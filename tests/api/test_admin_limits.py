@@ -129,8 +129,18 @@ def test_zip_expanding_past_the_total_limit_is_refused(tmp_path):
 
 
 def test_uploads_have_their_own_limit_not_the_image_one(start_app, settings, admin_token):
-    admin = AdminActions(start_app(settings.with_(max_image_bytes=50_000)), admin_token)
-    catalog = csv_bytes([{"sku": "LONG-1", "title": "Manual", "description": "word " * 40_000}])
-    assert len(catalog) > 4 * 50_000
+    admin = AdminActions(start_app(settings.with_(max_image_bytes=20_000)), admin_token)
+    rows = [
+        {"sku": "LONG-1", "title": "Manual", "description": "word " * 20_000},  # 100 KB
+        {"sku": "LONG-2", "title": "Too long", "description": "word " * 30_000},  # 150 KB
+        {"sku": "LONG-3", "title": "Never read"},
+    ]
+    catalog = csv_bytes(rows)
+    assert len(catalog) > 10 * 20_000
     job = admin.upload_and_wait(catalog)
     assert job["state"] == "succeeded" and job["counts"]["created"] == 1
+    # csv reads fields up to 128 KiB and cannot go on after a longer one: the job says where.
+    [error] = job["errors"]
+    assert error["line"] == 3
+    assert error["reason"].startswith("field larger than field limit")
+    assert error["reason"].endswith("the rows after it were not read")
