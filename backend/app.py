@@ -7,11 +7,13 @@ from typing import Any
 
 from flask import Flask
 
-from backend.api import errors, products, search, system
+from backend import jobs as jobs_ext
+from backend.api import admin, errors, products, search, system
 from backend.catalog import db
 from backend.encoders import ext as encoders_ext
 from backend.index import ext as index_ext
 from backend.indexing import collection_spec
+from backend.jobs import JobContext, JobRunner, QueuedJobs
 from backend.search import ext as search_ext
 from backend.settings import Settings
 
@@ -20,9 +22,16 @@ _FORM_OVERHEAD = 64 * 1024
 
 
 def create_app(
-    settings: Settings | None = None, *, config: Mapping[str, Any] | None = None
+    settings: Settings | None = None,
+    *,
+    config: Mapping[str, Any] | None = None,
+    jobs: JobRunner | None = None,
 ) -> Flask:
-    """Build the app: catalog database, encoders, vector index, blueprints, error handlers."""
+    """Build the app: catalog database, encoders, vector index, blueprints, error handlers.
+
+    ``jobs`` runs admin uploads (the ``vitrine`` command passes one: ``backend`` does not
+    import the loaders); without it, uploads wait in the database for ``vitrine worker``.
+    """
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config.update(
@@ -41,7 +50,16 @@ def create_app(
     index_ext.init_app(app, collection_spec(text, image, encoders_ext.get_fusion_of(app)))
     search_ext.init_app(app)
 
-    for blueprint in (products.bp, search.bp, system.bp):
+    for blueprint in (products.bp, search.bp, system.bp, admin.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
+
+    context = JobContext(
+        settings=settings,
+        sessions=db.get_catalog(app).sessionmaker,
+        index=app.extensions[index_ext.EXTENSION].get,
+        encoders=lambda: encoders_ext.get_encoders_of(app),
+        fusion=encoders_ext.get_fusion_of(app),
+    )
+    jobs_ext.init_app(app, jobs or QueuedJobs(), context)
     return app

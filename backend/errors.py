@@ -2,11 +2,15 @@
 
     VitrineError                      base; 500
     ├── InvalidRequest                bad query parameter or form field; 400
-    │   └── InvalidImage              upload missing, not an image, or corrupt; 400
+    │   ├── InvalidImage              upload missing, not an image, or corrupt; 400
+    │   └── UnsafeArchive             a zip entry with an absolute path or ``..``; 400
+    ├── Unauthorized                  admin route without a known token; 401
+    ├── Forbidden                     admin route with a revoked token; 403
     ├── PayloadTooLarge               upload over the size or pixel limit; 413
     ├── UnsupportedMediaType          upload of a type we do not read; 415
     ├── NotFound                      404
-    │   └── ProductNotFound           unknown sku
+    │   ├── ProductNotFound           unknown sku
+    │   └── JobNotFound               unknown upload job id
     ├── InvalidCatalogRow             a catalog row that cannot be loaded; 422
     ├── ConfigurationError            settings that cannot work (unknown encoder,
     │   │                             checkpoint for other encoders); 500
@@ -43,6 +47,26 @@ class InvalidImage(InvalidRequest):
     code = "invalid_image"
 
 
+class UnsafeArchive(InvalidRequest):
+    """An uploaded zip whose entries would land outside its folder (absolute path, ``..``)."""
+
+    code = "unsafe_archive"
+
+
+class Unauthorized(VitrineError):
+    """An admin route called without a bearer token, or with one nobody created."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(VitrineError):
+    """An admin route called with a token that has been revoked."""
+
+    status = 403
+    code = "token_revoked"
+
+
 class PayloadTooLarge(VitrineError):
     """An upload exceeds the byte or pixel limit."""
 
@@ -72,6 +96,16 @@ class ProductNotFound(NotFound):
     def __init__(self, sku: str) -> None:
         super().__init__(f"no product with sku {sku!r}")
         self.sku = sku
+
+
+class JobNotFound(NotFound):
+    """No upload job has the requested id."""
+
+    code = "job_not_found"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no upload job {job_id!r}")
+        self.job_id = job_id
 
 
 class InvalidCatalogRow(VitrineError):

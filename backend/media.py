@@ -71,7 +71,10 @@ def decode_image(
                     f"{name} is {width}x{height} pixels; the limit is {max_pixels} pixels"
                 )
             image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        # Pillow's own guard fires before ours for gross cases: still a pixel-limit refusal.
+        raise PayloadTooLarge(f"{name} is over the pixel limit of {max_pixels}: {exc}") from None
+    except UnidentifiedImageError:
         raise InvalidImage(f"{name} is not an image we can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(f"{name} is corrupt or truncated: {exc}") from None

@@ -6,6 +6,7 @@ shard under ``var/``, the bundled MiniLM text encoder and EfficientNet-Lite0 ima
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -52,6 +53,18 @@ class Settings:
     # Per-signal weights, name:weight (keywords, text, fused, image); unnamed ones weigh 1.
     hybrid_weights: str = ""
     translate_queries: str = "auto"  # auto (for English-only text encoders) | on | off
+    # Admin uploads: where the files wait for their job, and the limits they must respect.
+    uploads_dir: Path | None = None  # default: <var_dir>/uploads
+    max_upload_bytes: int = 256 * 1024 * 1024  # one upload request (catalog + images zip)
+    max_zip_entries: int = 20_000
+    max_zip_bytes: int = 2 * 1024 * 1024 * 1024  # total uncompressed size of an images zip
+    max_zip_ratio: int = 200  # uncompressed / compressed size of one zip entry
+    # Image URLs in catalog rows (server-side request forgery guard).
+    url_timeout_s: float = 10.0  # whole download of one image URL
+    url_max_redirects: int = 3
+    url_allow_networks: str = ""  # comma-separated CIDRs fetched even if not public
+    job_runner: str = "auto"  # auto | thread | worker
+    job_stale_s: int = 900  # a running job silent this long is taken over by `vitrine worker`
     host: str = "127.0.0.1"
     port: int = 8000
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -67,6 +80,8 @@ class Settings:
             object.__setattr__(self, "model_cache_dir", var / "models")
         if self.media_dir is None:
             object.__setattr__(self, "media_dir", var / "media")
+        if self.uploads_dir is None:
+            object.__setattr__(self, "uploads_dir", var / "uploads")
         if self.qdrant_url:
             object.__setattr__(self, "index_backend", "qdrant")
         if self.index_backend not in {"edge", "qdrant"}:
@@ -90,6 +105,33 @@ class Settings:
             raise ValueError(
                 f"VITRINE_IMAGE_RUNTIME must be auto, onnx or torch, not {self.image_runtime!r}"
             )
+        if self.job_runner not in {"auto", "thread", "worker"}:
+            raise ValueError(
+                f"VITRINE_JOB_RUNNER must be auto, thread or worker, not {self.job_runner!r}"
+            )
+        self.allowed_networks()  # a bad CIDR stops start-up, not the first download
+
+    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """``url_allow_networks`` parsed: networks image URLs may reach though not public."""
+        try:
+            return [
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in self.url_allow_networks.split(",")
+                if part.strip()
+            ]
+        except ValueError as exc:
+            raise ValueError(f"VITRINE_URL_ALLOW_NETWORKS: {exc}") from None
+
+    @property
+    def runs_jobs_in_process(self) -> bool:
+        """Whether the serving process runs upload jobs itself (else ``vitrine worker`` does).
+
+        ``auto``: in embedded mode (Edge or a local-mode folder) only the serving process may
+        open the index; with a Qdrant server a separate worker process takes them.
+        """
+        if self.job_runner == "auto":
+            return not self.qdrant_url
+        return self.job_runner == "thread"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -118,6 +160,8 @@ def _convert(name: str, type_: Any, raw: str) -> Any:
             return Path(raw)
         if type_name.startswith("int"):
             return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
         if type_name.startswith("bool"):
             return _to_bool(raw)
     except ValueError as exc:

@@ -6,6 +6,8 @@ vitrine reindex                 rebuild the index from the catalog for the curre
 vitrine train-fusion [--epochs N] [--seed S] [--out CHECKPOINT.npz]
 vitrine eval --catalog CATALOG [--images DIR_OR_ZIP] --queries QUERIES.jsonl [--out REPORT.json]
 vitrine serve [--host H] [--port P]
+vitrine worker [--once] [--poll S]  run admin upload jobs (server mode)
+vitrine admin create-token NAME | list-tokens | revoke-token NAME
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from backend.catalog import db
@@ -32,7 +36,8 @@ from loaders.evaluation import (
     run_queries,
 )
 from loaders.fusion_training import TrainingConfig, train_head
-from loaders.pipeline import load_into, reindex_into
+from loaders.jobs import ThreadJobs, run_worker
+from loaders.pipeline import load_into, opened, reindex_into
 from loaders.sources import read_catalog
 
 # Exit codes: 0 done, 1 done but some rows failed, 2 usage, 3 could not run.
@@ -295,25 +300,144 @@ def train_fusion(
 def serve(settings: Settings, host: str | None, port: int | None) -> None:
     """Serve the HTTP API in this process (embedded mode: it holds the index folder)."""
     from backend.app import create_app
+    from backend.jobs import get_runner
     from backend.serving import make_app_server
 
     host = host or settings.host
     port = port or settings.port
     try:
         _require_migrated(settings)
-        app = create_app(settings)
+        # Embedded mode: only this process may open the index, so it runs upload jobs too.
+        jobs = ThreadJobs() if settings.runs_jobs_in_process else None
+        app = create_app(settings, jobs=jobs)
         app.extensions["vitrine_index"].get()  # embedded mode: fail now if the folder is locked
     except VitrineError as exc:
         _fail(exc)
     server = make_app_server(app, host, port)
-    click.echo(f"Vitrine serving on http://{host}:{port}  (Ctrl-C to stop)")
+    runs = "upload jobs run here" if jobs else "upload jobs wait for `vitrine worker`"
+    click.echo(f"Vitrine serving on http://{host}:{port}; {runs}  (Ctrl-C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+        get_runner(app).stop()  # a job stopped mid-way resumes at the next start
         app.extensions["vitrine_index"].close()
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run the queued jobs, then exit.")
+@click.option(
+    "--poll",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds between polls.",
+)
+@click.pass_obj
+def worker(settings: Settings, once: bool, poll: float) -> None:
+    """Run admin upload jobs from the jobs table (server mode: Qdrant server + PostgreSQL).
+
+    Claims one queued job at a time (several workers may run side by side) and takes over
+    jobs whose runner fell silent for VITRINE_JOB_STALE_S seconds.
+    """
+    from backend.jobs import JobContext
+
+    def report(job_id: str, summary: object) -> None:
+        line = summary.line() if hasattr(summary, "line") else "interrupted"
+        click.echo(f"job {job_id}: {line}")
+
+    try:
+        with opened(settings) as deployment:
+            context = JobContext(
+                settings=settings,
+                sessions=deployment.sessions,
+                index=lambda: deployment.index,
+                encoders=deployment.encoders.load,
+                fusion=deployment.encoders.fusion,
+            )
+            if not once:
+                click.echo("vitrine worker: waiting for upload jobs  (Ctrl-C to stop)")
+            ran = run_worker(context, poll_s=poll, once=once, on_job=report)
+    except VitrineError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        click.echo("stopped; an interrupted job is taken over after VITRINE_JOB_STALE_S")
+        return
+    click.echo(f"{ran} jobs run")
+
+
+@main.group()
+def admin() -> None:
+    """Admin API tokens (sent as 'Authorization: Bearer <token>')."""
+
+
+@admin.command("create-token")
+@click.argument("name")
+@click.pass_obj
+def create_token(settings: Settings, name: str) -> None:
+    """Create a token called NAME and print it (only its hash is kept: copy it now)."""
+    from backend.catalog import tokens
+
+    try:
+        with _sessions(settings) as sessions, db.session_scope(sessions) as session:
+            token = tokens.create_token(session=session, name=name)
+    except VitrineError as exc:
+        _fail(exc)
+    click.echo(token)
+    click.echo(f"token {name!r} created; it is shown only once", err=True)
+
+
+@admin.command("list-tokens")
+@click.pass_obj
+def list_tokens(settings: Settings) -> None:
+    """List tokens: name, created, last used, active or revoked (never the secrets)."""
+    from backend.catalog import tokens
+
+    with _sessions(settings) as sessions, db.session_scope(sessions) as session:
+        rows = [
+            (
+                t.name,
+                t.created_at.strftime("%Y-%m-%d %H:%M"),
+                t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "never",
+                "revoked" if t.revoked else "active",
+            )
+            for t in tokens.list_tokens(session=session)
+        ]
+    if not rows:
+        click.echo("no tokens; create one with `vitrine admin create-token NAME`")
+        return
+    header = ("name", "created", "last used", "status")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@admin.command("revoke-token")
+@click.argument("name")
+@click.pass_obj
+def revoke_token(settings: Settings, name: str) -> None:
+    """Revoke the token NAME: admin routes then answer 403 to it."""
+    from backend.catalog import tokens
+
+    try:
+        with _sessions(settings) as sessions, db.session_scope(sessions) as session:
+            tokens.revoke_token(session=session, name=name)
+    except VitrineError as exc:
+        _fail(exc)
+    click.echo(f"token {name!r} revoked")
+
+
+@contextmanager
+def _sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the migrated catalog database (migrated here if needed)."""
+    db.migrate(settings.database_url)
+    engine = db.make_engine(settings.database_url)
+    try:
+        yield db.make_sessionmaker(engine)
+    finally:
+        engine.dispose()
 
 
 def _safe_url(url: str) -> str:

@@ -1,23 +1,17 @@
 """Where a catalog's images come from: a folder, a zip, or http(s) URLs in the rows.
 
 Every reference is checked before it is read: no absolute paths or ``..`` out of the folder
-or zip, no entry larger than the image limit, URLs only to public addresses.
+or zip, no entry larger than the image limit, URLs only to public addresses (``fetch.py``).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-import urllib.error
-import urllib.parse
-import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from backend.errors import InvalidImage, InvalidRequest, PayloadTooLarge
-
-URL_TIMEOUT_S = 10.0
+from loaders.fetch import UrlPolicy, fetch_url
 
 
 class ImageSource(Protocol):
@@ -120,45 +114,10 @@ def open_images(path: Path | None) -> ImageSource:
     raise InvalidRequest(f"--images {path}: not a folder or a zip file")
 
 
-def _check_public(url: str) -> None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidImage(f"image URL {url!r} must be http(s)")
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except socket.gaierror:
-        raise InvalidImage(f"image URL {url!r}: host not found") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise InvalidImage(f"image URL {url!r} points at a non-public address ({address})")
-
-
-class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    max_redirections = 3
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        _check_public(newurl)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def fetch_url(url: str, *, max_bytes: int) -> bytes:
-    """Download an image URL: public hosts only, a timeout, a size limit, few redirects."""
-    _check_public(url)
-    opener = urllib.request.build_opener(_CheckedRedirects)
-    request = urllib.request.Request(url, headers={"User-Agent": "vitrine-loader"})
-    try:
-        with opener.open(request, timeout=URL_TIMEOUT_S) as response:
-            data: bytes = response.read(max_bytes + 1)
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise InvalidImage(f"image URL {url!r} could not be fetched: {exc}") from None
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(f"image URL {url!r} is larger than {max_bytes} bytes")
-    return data
-
-
-def read_image_ref(source: ImageSource, ref: str, *, max_bytes: int) -> bytes:
-    """Bytes of one image reference: a URL, or a path in the source."""
+def read_image_ref(
+    source: ImageSource, ref: str, *, max_bytes: int, policy: UrlPolicy | None = None
+) -> bytes:
+    """Bytes of one image reference: a URL (fetched under ``policy``), or a path in the source."""
     if ref.lower().startswith(("http://", "https://")):
-        return fetch_url(ref, max_bytes=max_bytes)
+        return fetch_url(ref, max_bytes=max_bytes, policy=policy)
     return source.read(ref, max_bytes=max_bytes)

@@ -27,6 +27,7 @@ from backend.index.port import CollectionSpec, VectorIndex
 from backend.indexing import build_points, collection_spec
 from backend.media import decode_image, store_image
 from backend.settings import Settings
+from loaders.fetch import UrlPolicy
 from loaders.images import ImageSource, open_images, read_image_ref
 from loaders.sources import RowFormatError, read_catalog
 from loaders.validate import ParsedRow, parse_row
@@ -89,26 +90,37 @@ def validate_rows(
     summary: LoadSummary,
     *,
     default_currency: str,
+    skip: int = 0,
 ) -> Iterator[ParsedRow]:
-    """Valid rows; bad rows and repeated skus are recorded in the summary and dropped."""
+    """Valid rows; bad rows and repeated skus are recorded in the summary and dropped.
+
+    The first ``skip`` rows (handled before a resumed job was interrupted) are read only to
+    know their skus, so that a duplicate further down is still reported.
+    """
     first_line: dict[str, int] = {}
-    for item in rows:
-        summary.received += 1
+    for ordinal, item in enumerate(rows):
+        replay = ordinal < skip
+        if not replay:
+            summary.received += 1
         if isinstance(item, RowFormatError):
-            summary.fail(item.line, None, item.reason)
+            if not replay:
+                summary.fail(item.line, None, item.reason)
             continue
         line, raw = item
         try:
             parsed = parse_row(line, raw, default_currency=default_currency)
         except InvalidCatalogRow as exc:
-            summary.fail(exc.line, exc.sku, exc.message)
+            if not replay:
+                summary.fail(exc.line, exc.sku, exc.message)
             continue
         sku = parsed.product.sku
         if sku in first_line:
-            summary.fail(line, sku, f"duplicate sku: already on line {first_line[sku]}")
+            if not replay:
+                summary.fail(line, sku, f"duplicate sku: already on line {first_line[sku]}")
             continue
         first_line[sku] = line
-        yield parsed
+        if not replay:
+            yield parsed
 
 
 def attach_images(
@@ -116,11 +128,14 @@ def attach_images(
 ) -> Iterator[tuple[int, ProductData]]:
     """Rows with their images read, checked and stored; a row with a bad image is dropped."""
     assert settings.media_dir is not None
+    policy = UrlPolicy.from_settings(settings)
     for row in rows:
         images = []
         try:
             for ref in row.image_refs:
-                data = read_image_ref(source, ref, max_bytes=settings.max_image_bytes)
+                data = read_image_ref(
+                    source, ref, max_bytes=settings.max_image_bytes, policy=policy
+                )
                 decoded = decode_image(
                     data,
                     max_bytes=settings.max_image_bytes,

@@ -40,13 +40,16 @@ def _read_csv(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:
         if not reader.fieldnames:
             raise InvalidRequest(f"{path.name}: the CSV has no header line")
         line = reader.line_num + 1
-        for row in reader:
-            extra = row.pop(None, None)
-            if extra:
-                yield RowFormatError(line, f"{len(extra)} more values than header columns")
-            else:
-                yield line, {k.strip(): v for k, v in row.items() if k is not None}
-            line = reader.line_num + 1
+        try:
+            for row in reader:
+                extra = row.pop(None, None)
+                if extra:
+                    yield RowFormatError(line, f"{len(extra)} more values than header columns")
+                else:
+                    yield line, {k.strip(): v for k, v in row.items() if k is not None}
+                line = reader.line_num + 1
+        except csv.Error as exc:  # the reader cannot go on (a field over csv's size limit)
+            yield RowFormatError(line, f"{exc}; the rows after it were not read")
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from backend.catalog.schema import ProductData
 from backend.errors import InvalidCatalogRow
+from loaders.currencies import ISO_4217
 
 SKU_MAX = 128
 TITLE_MAX = 512
@@ -139,6 +140,8 @@ def parse_row(line: int, row: dict[str, Any], *, default_currency: str) -> Parse
         currency = (_text(row, "currency") or default_currency).upper()
         if not _CURRENCY.match(currency):
             raise ValueError(f"currency must be a 3-letter ISO 4217 code, not {currency!r}")
+        if currency not in ISO_4217:
+            raise ValueError(f"unknown currency {currency!r}: not an ISO 4217 code")
         stock = _stock(row.get("stock"))
         raw_in_stock = row.get("in_stock")
         if raw_in_stock is not None and str(raw_in_stock).strip() != "":

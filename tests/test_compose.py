@@ -32,4 +32,4 @@ def test_compose_file_is_valid():
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"app", "qdrant", "postgres"}
+    assert set(result.stdout.split()) == {"app", "worker", "qdrant", "postgres"}

@@ -153,6 +153,36 @@ class LoadJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    # Uploaded files kept (under the uploads folder) until the job ends, so that a job
+    # interrupted by a restart can read them again.
+    catalog_file: Mapped[str | None] = mapped_column(sa.String(1024))
+    images_file: Mapped[str | None] = mapped_column(sa.String(1024))
+    # Rows of the file fully handled (stored and counted, or reported): a resumed job
+    # starts after them. Saved in the transaction that stores their batch.
+    checkpoint: Mapped[int] = mapped_column(default=0, server_default="0")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
 
     def __repr__(self) -> str:
         return f"<LoadJob {self.id} {self.state}>"
+
+
+class AdminToken(Base):
+    """An API token for the admin routes; only the sha256 of the secret is kept."""
+
+    __tablename__ = "admin_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the token has been revoked (it then answers 403)."""
+        return self.revoked_at is not None
+
+    def __repr__(self) -> str:
+        return f"<AdminToken {self.name!r}{' revoked' if self.revoked else ''}>"

@@ -31,6 +31,7 @@ from backend.index.port import (
     DenseQuery,
     Filters,
     Hit,
+    IndexDetails,
     Point,
     Query,
     SparseQuery,
@@ -126,6 +127,26 @@ class EdgeIndex:
                 return None
             spec = self._spec or CollectionSpec(dense={}, encoders={}, sparse=())
             return CollectionInfo(spec=spec, points=self.count())
+
+    def details(self) -> IndexDetails | None:
+        """The shard's payload indexes and segments, or None before ``ensure_collection``."""
+        with self._lock:
+            self._check_open()
+            if self._shard is None:
+                return None
+        with self._engine("describe the collection") as shard:
+            shard_info = shard.info()
+        return IndexDetails(
+            engine="qdrant-edge",
+            location=str(self.path),
+            distance="cosine",
+            payload_indexes={
+                name: _schema_name(index.data_type)
+                for name, index in sorted(shard_info.payload_schema.items())
+            },
+            segments=int(shard_info.segments_count),
+            indexed_vectors=int(shard_info.indexed_vectors_count),
+        )
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -392,6 +413,11 @@ def _edge_config(spec: CollectionSpec) -> q.EdgeConfig:
             name: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf) for name in spec.sparse
         },
     )
+
+
+def _schema_name(data_type: Any) -> str:
+    # Edge prints its enum as "PayloadSchemaType.Keyword"; the admin wants "keyword".
+    return str(data_type).rsplit(".", 1)[-1].lower()
 
 
 def _hit(point: q.ScoredPoint) -> Hit:

@@ -145,6 +145,18 @@ class CollectionInfo:
     points: int
 
 
+@dataclass(frozen=True)
+class IndexDetails:
+    """The engine's side of a collection beyond ``CollectionInfo`` (admin inspection)."""
+
+    engine: str  # "qdrant-edge", "qdrant-local" or "qdrant-server"
+    location: str  # folder or server URL and collection
+    distance: str  # of every dense vector
+    payload_indexes: Mapping[str, str]  # payload field -> index type, e.g. {"brand": "keyword"}
+    segments: int | None = None
+    indexed_vectors: int | None = None  # vectors in HNSW-indexed segments (the rest: brute force)
+
+
 class VectorIndex(Protocol):
     """The port; both adapters implement it with the same behaviour."""
 
@@ -159,6 +171,9 @@ class VectorIndex(Protocol):
 
     def drop(self) -> None:
         """Delete the collection, its points and its record (a rebuild follows)."""
+
+    def details(self) -> IndexDetails | None:
+        """Engine, location, payload indexes and segments; None before the collection exists."""
 
     def upsert(self, points: Sequence[Point]) -> None:
         """Insert or replace points by id (durable on return)."""

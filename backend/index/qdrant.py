@@ -30,6 +30,7 @@ from backend.index.port import (
     DenseQuery,
     Filters,
     Hit,
+    IndexDetails,
     Point,
     Query,
     SparseQuery,
@@ -154,6 +155,25 @@ class QdrantIndex:
             stored, _ = self._stored_spec()
             spec = stored or CollectionSpec(dense={}, encoders={}, sparse=())
             return CollectionInfo(spec=spec, points=self.count())
+
+    def details(self) -> IndexDetails | None:
+        """Payload indexes and segments as Qdrant reports them, or None without a collection."""
+        with self._engine("describe the collection"):
+            if not self.client.collection_exists(self.collection):
+                return None
+            described = self.client.get_collection(self.collection)
+        schema = described.payload_schema or {}
+        return IndexDetails(
+            engine="qdrant-local" if self.local else "qdrant-server",
+            location=self._where,
+            distance="cosine",
+            payload_indexes={
+                name: str(getattr(index.data_type, "value", index.data_type)).lower()
+                for name, index in sorted(schema.items())
+            },
+            segments=described.segments_count,
+            indexed_vectors=described.indexed_vectors_count,
+        )
 
     # -- writes -----------------------------------------------------------------------------
 

@@ -31,14 +31,14 @@ def test_migrated_database_matches_the_models(db_url):
 def test_migrate_reports_and_reaches_the_newest_revision(db_url, tmp_path, monkeypatch):
     assert db.current_revision(db_url) is None
     assert not db.is_up_to_date(db_url)
-    with pytest.raises(ConfigurationError, match="not 0001_catalog"):
+    with pytest.raises(ConfigurationError, match="not 0002_admin"):
         db.require_up_to_date(db_url)
 
     monkeypatch.chdir(tmp_path)  # the migrations are found from any working directory
     db.migrate(db_url)
     db.migrate(db_url)  # a second run has nothing to do
 
-    assert db.current_revision(db_url) == db.head_revision() == "0001_catalog"
+    assert db.current_revision(db_url) == db.head_revision() == "0002_admin"
     assert db.is_up_to_date(db_url)
     db.require_up_to_date(db_url)
 

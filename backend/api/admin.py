@@ -1,0 +1,259 @@
+"""Admin routes (bearer token): catalog uploads as background jobs, their status and error
+reports, product deletion, and inspection of the vector index (embedded mode has no Qdrant
+dashboard)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, Response, current_app, request, url_for
+
+from backend.catalog import jobs as job_queue
+from backend.catalog import service as catalog
+from backend.catalog import tokens
+from backend.catalog.db import get_session
+from backend.catalog.models import LoadJob
+from backend.encoders.ext import get_encoders, get_fusion
+from backend.errors import (
+    IndexUnavailable,
+    InvalidRequest,
+    JobNotFound,
+    NotFound,
+    PayloadTooLarge,
+    ProductNotFound,
+    UnsupportedMediaType,
+)
+from backend.index.ext import get_index
+from backend.index.port import point_id
+from backend.jobs import get_runner
+from backend.uploads import remove_upload, store_upload
+
+bp = Blueprint("admin", __name__, url_prefix="/api/admin")
+
+# Spreadsheets run cells starting with these as formulas (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@bp.before_request
+def require_admin() -> None:
+    """401 without a known bearer token, 403 for a revoked one; uploads may be large."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    session = get_session()
+    tokens.authenticate(
+        session=session, token=token.strip() if scheme.lower() == "bearer" else None
+    )
+    session.commit()  # last_used_at
+    request.max_content_length = current_app.config["VITRINE_SETTINGS"].max_upload_bytes
+
+
+# Uploads ---------------------------------------------------------------------------------
+
+
+@bp.post("/uploads")
+def upload() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Multipart ``catalog`` (CSV or JSONL) and optional ``images`` (zip): 202 with a job id."""
+    settings = current_app.config["VITRINE_SETTINGS"]
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType(
+            "send the catalog as multipart/form-data (field 'catalog', optional 'images')"
+        )
+    if request.content_length is not None and request.content_length > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"the upload is {request.content_length} bytes; the limit is "
+            f"{settings.max_upload_bytes} (VITRINE_MAX_UPLOAD_BYTES)"
+        )
+    catalog_file = request.files.get("catalog")
+    if catalog_file is None or not catalog_file.filename:
+        raise InvalidRequest("upload the catalog file in the multipart field 'catalog'")
+    images = request.files.get("images")
+    if images is not None and not images.filename:
+        images = None
+    job_id = str(uuid.uuid4())
+    stored = store_upload(job_id, catalog_file, images, settings=settings)
+    session = get_session()
+    try:
+        job_queue.create_upload_job(
+            session=session,
+            job_id=job_id,
+            source=catalog_file.filename,
+            catalog_file=str(stored.catalog),
+            images_file=str(stored.images) if stored.images else None,
+        )
+        session.commit()
+    except BaseException:
+        remove_upload(stored.folder)  # no job will ever read them
+        raise
+    get_runner().submit(job_id)
+    location = url_for("admin.upload_status", job_id=job_id)
+    return {"job_id": job_id, "state": "queued", "url": location}, 202, {"Location": location}
+
+
+def _job_json(job: LoadJob) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "source": job.source,
+        "state": job.state,
+        "counts": {
+            "received": job.received,
+            "created": job.created,
+            "updated": job.updated,
+            "unchanged": job.unchanged,
+            "failed": job.failed,
+        },
+        "errors": list(job.errors),
+        "message": job.message,
+        "attempts": job.attempts,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "errors_csv": url_for("admin.upload_errors_csv", job_id=job.id),
+    }
+
+
+def _get_job(job_id: str) -> LoadJob:
+    try:
+        return catalog.get_job(session=get_session(), job_id=job_id)
+    except NotFound:
+        raise JobNotFound(job_id) from None
+
+
+@bp.get("/uploads/<job_id>")
+def upload_status(job_id: str) -> dict[str, Any]:
+    """State, counts and the rejected rows (line, sku, reason) of an upload job."""
+    return _job_json(_get_job(job_id))
+
+
+def csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: formulas are defused with a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+@bp.get("/uploads/<job_id>/errors.csv")
+def upload_errors_csv(job_id: str) -> Response:
+    """The rejected rows as CSV (line, sku, reason), safe to open in a spreadsheet."""
+    job = _get_job(job_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["line", "sku", "reason"])
+    for error in job.errors:
+        writer.writerow([csv_cell(error.get(k)) for k in ("line", "sku", "reason")])
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="upload-{job.id}-errors.csv"'},
+    )
+
+
+# Products --------------------------------------------------------------------------------
+
+
+@bp.delete("/products/<sku>")
+def delete_product(sku: str) -> tuple[dict[str, Any], int]:
+    """Remove a product from the catalog, then its point from the index (404 if unknown).
+
+    SQL first: if the index cannot be reached, the point left behind is an orphan that
+    search never shows (hits are hydrated from the catalog) and reconcile removes.
+    """
+    session = get_session()
+    catalog.delete_product(session=session, sku=sku)
+    session.commit()
+    body: dict[str, Any] = {"sku": sku, "catalog": "deleted", "index": "deleted"}
+    try:
+        get_index().delete([point_id(sku)])
+    except IndexUnavailable as exc:
+        body.update(index="pending", message=exc.message)
+    return body, 200
+
+
+# Index inspection ------------------------------------------------------------------------
+
+
+@bp.get("/index")
+def index_overview() -> dict[str, Any]:
+    """Collection config, encoders, point count, payload indexes, indexed/pending products."""
+    settings = current_app.config["VITRINE_SETTINGS"]
+    session = get_session()
+    products = catalog.count_products(session=session)
+    indexed = catalog.count_indexed(session=session)
+    text, image = get_encoders()
+    fusion = get_fusion()
+    index = get_index()
+    info = index.info()
+    details = index.details()
+    collection: dict[str, Any] | None = None
+    if info is not None:
+        collection = {
+            "vectors": {
+                name: {
+                    "size": size,
+                    "encoder": info.spec.encoders.get(name),
+                    "distance": details.distance if details else None,
+                }
+                for name, size in sorted(info.spec.dense.items())
+            },
+            "sparse_vectors": sorted(info.spec.sparse),
+            "points": info.points,
+        }
+    return {
+        "backend": settings.index_backend,
+        "collection_name": settings.collection,
+        "collection": collection,
+        "engine": None
+        if details is None
+        else {
+            "engine": details.engine,
+            "location": details.location,
+            "segments": details.segments,
+            "indexed_vectors": details.indexed_vectors,
+            "payload_indexes": dict(details.payload_indexes),
+        },
+        "encoders": {
+            "text": text.name,
+            "image": image.name,
+            "fused": fusion.name if fusion is not None else None,
+        },
+        "catalog": {"products": products, "indexed": indexed, "pending": products - indexed},
+    }
+
+
+@bp.get("/index/points/<sku>")
+def index_point(sku: str) -> dict[str, Any]:
+    """A product's point: payload, vector sizes and norms, and whether it is current."""
+    index = get_index()
+    info = index.info()
+    names = sorted(info.spec.dense) if info is not None else []
+    found = index.retrieve([point_id(sku)], vectors=names)
+    session = get_session()
+    try:
+        product = catalog.get_product(session=session, sku=sku)
+    except ProductNotFound:
+        product = None
+    if not found:
+        if product is None:
+            raise ProductNotFound(sku)
+        raise NotFound(f"product {sku!r} has no point in the index yet (pending indexing)")
+    point = found[0]
+    stored_hash = point.payload.get("content_hash")
+    return {
+        "sku": sku,
+        "id": point.id,
+        "payload": dict(point.payload),
+        "vectors": {
+            name: {"size": int(vector.size), "norm": round(float(np.linalg.norm(vector)), 6)}
+            for name, vector in sorted(point.vectors.items())
+        },
+        "missing_vectors": [name for name in names if name not in point.vectors],
+        "catalog": None
+        if product is None
+        else {
+            "content_hash": product.content_hash,
+            "indexed_hash": product.indexed_hash,
+            "current": product.indexed and stored_hash == product.content_hash,
+        },
+    }

@@ -1,0 +1,325 @@
+"""Upload jobs run: an uploaded catalog through the ingest pipeline, checkpointed per batch.
+
+A job's batch is stored and its checkpoint (rows handled, counts, rejected rows) saved in one
+transaction, then the batch is indexed; so after a crash the job resumes after its
+checkpoint, products stored but not yet indexed are indexed at the end (they are pending,
+never marked indexed before their points are written), and no row is counted twice.
+
+``ThreadJobs`` runs jobs on one thread of the serving process (embedded mode: that process
+holds the index folder); ``run_worker`` is the loop of ``vitrine worker`` (server mode).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.catalog import jobs as job_queue
+from backend.catalog import service as catalog
+from backend.catalog.db import session_scope
+from backend.catalog.models import LoadJob, utcnow
+from backend.catalog.schema import RowError as JobRowError
+from backend.errors import IndexUnavailable, VitrineError
+from backend.jobs import JobContext
+from backend.uploads import remove_upload
+from loaders.images import open_images
+from loaders.pipeline import (
+    Encoders,
+    LoadSummary,
+    RowError,
+    attach_images,
+    batched,
+    index_pending,
+    index_products,
+    store_batch,
+    validate_rows,
+)
+from loaders.sources import read_catalog
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BATCH_SIZE = 64
+# Edge searches new points by brute force until optimize() runs, which blocks the process
+# for a while on a large shard: worth it after a big upload, not after a few rows.
+OPTIMIZE_AFTER = 1000
+INDEX_RETRY_S = 5.0
+
+
+class JobInterrupted(Exception):
+    """The runner was asked to stop mid-job; the job stays running, to be resumed."""
+
+
+def _summary_of(job: LoadJob) -> LoadSummary:
+    return LoadSummary(
+        received=job.received,
+        created=job.created,
+        updated=job.updated,
+        unchanged=job.unchanged,
+        failed=job.failed,
+        errors=[RowError(e.get("line"), e.get("sku"), str(e.get("reason"))) for e in job.errors],
+    )
+
+
+def _counts(summary: LoadSummary) -> dict[str, int]:
+    return {
+        "received": summary.received,
+        "created": summary.created,
+        "updated": summary.updated,
+        "unchanged": summary.unchanged,
+        "failed": summary.failed,
+    }
+
+
+def _errors(summary: LoadSummary) -> list[JobRowError]:
+    return [{"line": e.line, "sku": e.sku, "reason": e.reason} for e in summary.errors]
+
+
+def _heartbeat(session: Session, job_id: str) -> None:
+    session.execute(
+        sa.update(LoadJob).where(LoadJob.id == job_id).values(heartbeat_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def _checkpoint(session: Session, job_id: str, summary: LoadSummary) -> None:
+    # Every row received so far is stored (this batch, committed with the checkpoint) or
+    # reported: the checkpoint is simply the count of rows received.
+    job = catalog.get_job(session=session, job_id=job_id)
+    job_queue.save_checkpoint(
+        session=session,
+        job=job,
+        checkpoint=summary.received,
+        counts=_counts(summary),
+        errors=[dict(e) for e in _errors(summary)],
+    )
+
+
+def _finish(
+    context: JobContext, job_id: str, summary: LoadSummary, *, failed: str | None = None
+) -> None:
+    with session_scope(context.sessions) as session:
+        job = catalog.get_job(session=session, job_id=job_id)
+        catalog.finish_job(
+            session=session,
+            job=job,
+            state="failed" if failed else "succeeded",
+            errors=_errors(summary),
+            message=failed or summary.line(),
+            **_counts(summary),
+        )
+        folder = Path(job.catalog_file).parent if job.catalog_file else None
+    if folder is not None:
+        remove_upload(folder)
+
+
+def _until(stop: threading.Event | None, rows: Iterator[T]) -> Iterator[T]:
+    """The rows, until ``stop`` is set: a stopping runner waits for one row, not a batch
+    (whose image URLs could take minutes); the rows read since the checkpoint are read
+    again when the job resumes."""
+    for row in rows:
+        if stop is not None and stop.is_set():
+            raise JobInterrupted
+        yield row
+
+
+def run_job(
+    job_id: str,
+    *,
+    context: JobContext,
+    stop: threading.Event | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> LoadSummary | None:
+    """Run a claimed (running) job to its end; None if ``stop`` interrupted it first."""
+    settings = context.settings
+    with session_scope(context.sessions) as session:
+        job = catalog.get_job(session=session, job_id=job_id)
+        catalog_file = job.catalog_file
+        images_path = Path(job.images_file) if job.images_file else None
+        skip = job.checkpoint
+        summary = _summary_of(job)
+    if catalog_file is None:  # a job row made by something else than an upload
+        _finish(context, job_id, summary, failed="the job has no uploaded catalog to load")
+        return summary
+    catalog_path = Path(catalog_file)
+    encoders = Encoders(load=context.encoders, fusion=context.fusion)
+    try:
+        index = context.index()
+        source = open_images(images_path)
+        try:
+            rows = read_catalog(catalog_path)
+            valid = validate_rows(
+                rows, summary, default_currency=settings.default_currency, skip=skip
+            )
+            with_images = attach_images(_until(stop, valid), source, summary, settings=settings)
+            for batch in batched(with_images, batch_size):
+                if stop is not None and stop.is_set():
+                    raise JobInterrupted
+                with session_scope(context.sessions) as session:
+                    # Write first: on SQLite the transaction then holds the write lock
+                    # before it reads, so a request committing meanwhile cannot make the
+                    # batch fail with "database is locked" (a stale read snapshot).
+                    _heartbeat(session, job_id)
+                    pending = store_batch(session, batch, summary)
+                    _checkpoint(session, job_id, summary)
+                with session_scope(context.sessions) as session:
+                    summary.indexed += index_products(
+                        session, pending, index=index, encoders=encoders, settings=settings
+                    )
+        finally:
+            source.close()
+        summary.indexed += index_pending(
+            sessions=context.sessions, index=index, encoders=encoders, settings=settings
+        )
+        if summary.indexed >= OPTIMIZE_AFTER:
+            index.optimize()
+    except JobInterrupted:
+        log.info("job %s interrupted; it resumes when jobs run again", job_id)
+        return None
+    except UnicodeDecodeError as exc:  # the upload's first 64 KiB were checked, not the rest
+        reason = f"the catalog is not UTF-8 text (byte {exc.start} of a line: {exc.reason})"
+        _finish(context, job_id, summary, failed=reason)
+        return summary
+    except VitrineError as exc:
+        _finish(context, job_id, summary, failed=exc.message)
+        return summary
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        _finish(context, job_id, summary, failed=f"unexpected error: {exc}")
+        return summary
+    _finish(context, job_id, summary)
+    return summary
+
+
+def _files_present(job: LoadJob) -> bool:
+    files = [job.catalog_file, job.images_file]
+    return job.catalog_file is not None and all(Path(f).is_file() for f in files if f)
+
+
+def recover_abandoned(context: JobContext, *, silent_for: timedelta | None = None) -> list[str]:
+    """Requeue (or report failed) jobs whose runner died; the ids requeued.
+
+    ``silent_for=None``: every running job (embedded mode, at the serving process's start);
+    else those without a heartbeat for that long (``vitrine worker``).
+    """
+    requeued = []
+    silent_since = None if silent_for is None else utcnow() - silent_for
+    with session_scope(context.sessions) as session:
+        for job in job_queue.abandoned_jobs(session=session, silent_since=silent_since):
+            outcome = job_queue.recover_job(
+                session=session, job=job, files_present=_files_present(job)
+            )
+            log.warning("job %s was interrupted: %s", job.id, job.message)
+            if outcome == "requeued":
+                requeued.append(job.id)
+            elif job.catalog_file:
+                remove_upload(Path(job.catalog_file).parent)
+    return requeued
+
+
+class ThreadJobs:
+    """Runs upload jobs one at a time on a thread of the serving process (embedded mode)."""
+
+    def __init__(self, *, batch_size: int = BATCH_SIZE) -> None:
+        self.batch_size = batch_size
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._context: JobContext | None = None
+
+    def start(self, context: JobContext) -> None:
+        """Start the thread: once this process holds the index, it resumes what a previous
+        process left running, queues what waits, then runs jobs as they come."""
+        self._context = context
+        self._thread = threading.Thread(target=self._run, name="vitrine-jobs", daemon=True)
+        self._thread.start()
+
+    def submit(self, job_id: str) -> None:
+        """Run the queued job ``job_id`` after those before it."""
+        self._queue.put(job_id)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the current batch (the job stays resumable) and wait for the thread."""
+        self._stop.set()
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        assert self._context is not None
+        # Holding the index is what makes this the only runner in embedded mode: a second
+        # `vitrine serve` on a locked folder must not take over the first one's jobs.
+        while not self._stop.is_set():
+            try:
+                self._context.index()
+                break
+            except IndexUnavailable as exc:
+                log.warning("upload jobs wait for the index: %s", exc.message)
+                self._stop.wait(INDEX_RETRY_S)
+        else:
+            return
+        try:
+            recover_abandoned(self._context)
+            with session_scope(self._context.sessions) as session:
+                for job_id in job_queue.queued_job_ids(session=session):
+                    self._queue.put(job_id)
+        except Exception:
+            log.exception("upload jobs left by a previous run could not be recovered")
+        self._loop()
+
+    def _loop(self) -> None:
+        assert self._context is not None
+        while not self._stop.is_set():
+            job_id = self._queue.get()
+            if job_id is None:
+                break
+            try:
+                with session_scope(self._context.sessions) as session:
+                    claimed = job_queue.claim_job(session=session, job_id=job_id)
+                if claimed is not None:
+                    run_job(
+                        job_id, context=self._context, stop=self._stop, batch_size=self.batch_size
+                    )
+            except Exception:  # the thread must outlive any one job
+                log.exception("job %s could not run", job_id)
+
+
+def run_worker(
+    context: JobContext,
+    *,
+    poll_s: float = 2.0,
+    once: bool = False,
+    stop: threading.Event | None = None,
+    on_job: Callable[[str, LoadSummary | None], object] | None = None,
+) -> int:
+    """``vitrine worker``: claim queued jobs and run them; how many ran.
+
+    Jobs whose runner fell silent for ``job_stale_s`` are taken over first. ``once``: stop
+    when the queue is empty instead of polling every ``poll_s`` seconds.
+    """
+    stop = stop or threading.Event()
+    silent_for = timedelta(seconds=context.settings.job_stale_s)
+    ran = 0
+    while not stop.is_set():
+        recover_abandoned(context, silent_for=silent_for)
+        with session_scope(context.sessions) as session:
+            job = job_queue.claim_job(session=session)
+            job_id = job.id if job is not None else None
+        if job_id is None:
+            if once:
+                break
+            stop.wait(poll_s)
+            continue
+        summary = run_job(job_id, context=context, stop=stop)
+        ran += 1
+        if on_job is not None:
+            on_job(job_id, summary)
+    return ran

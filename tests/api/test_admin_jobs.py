@@ -1,0 +1,228 @@
+"""Upload jobs survive their runner: stopped mid-way, a job resumes at the next start after
+its last stored batch, and ends with every product once in the catalog and in the index;
+a job that cannot be resumed is reported failed with what it had done; in server mode a
+separate ``vitrine worker`` process claims queued jobs, one runner per job."""
+
+from __future__ import annotations
+
+import time
+
+from click.testing import CliRunner
+
+from backend.catalog import db
+from backend.catalog import jobs as job_queue
+from backend.catalog import service as catalog
+from backend.catalog.db import migrate
+from backend.catalog.schema import ProductData
+from backend.index.factory import open_index
+from backend.jobs import QueuedJobs, get_runner
+from backend.settings import Settings
+from loaders.cli import main
+from tests.api.conftest import (
+    AdminActions,
+    csv_bytes,
+    demo_images,
+    demo_rows,
+    stop_app,
+    uploads_left,
+    zip_bytes,
+)
+from tests.http_server import picture_server
+
+
+def wait_for(predicate, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return value
+
+
+def sessions_of(settings):
+    engine = db.make_engine(settings.database_url)
+    return engine, db.make_sessionmaker(engine)
+
+
+def test_job_stopped_mid_way_resumes_after_restart_without_half_written_products(
+    start_app, settings, admin_token
+):
+    rows = demo_rows(4)
+    loopback = settings.with_(url_allow_networks="127.0.0.1/32")
+    with picture_server() as server:
+        # Row 3's picture comes from a server that waits until the test lets it answer.
+        rows[2] = dict(rows[2], image=f"{server.url}/held.png")
+        upload = csv_bytes(rows), zip_bytes(demo_images(r["image"] for r in rows[:2] + rows[3:]))
+
+        app = start_app(loopback, batch_size=2)
+        admin = AdminActions(app, admin_token)
+        job_id = admin.upload(upload[0], images=upload[1]).get_json()["job_id"]
+        assert server.held.wait(60)  # batch 1 (rows 1-2) is stored; batch 2 is being read
+        get_runner(app).stop(timeout=0)  # the server shuts down now...
+        server.release.set()
+        get_runner(app).stop()  # ...and its job thread stops after the batch in hand
+
+        job = admin.job(job_id)
+        assert job["state"] == "running" and job["attempts"] == 1
+        assert job["counts"]["received"] == 2 and job["counts"]["created"] == 2
+        assert admin.client.get(f"/api/products/{rows[2]['sku']}").status_code == 404
+        health = admin.client.get("/health").get_json()
+        assert health["products"] == health["indexed"] == health["points"] == 2
+        stop_app(app)
+        assert uploads_left(settings)  # kept for the resumed job
+
+        restarted = AdminActions(start_app(loopback, batch_size=2), admin_token)
+        job = restarted.wait(job_id)
+
+    assert job["state"] == "succeeded", job
+    assert job["attempts"] == 2
+    assert job["counts"] == {
+        "received": 4,
+        "created": 4,
+        "updated": 0,
+        "unchanged": 0,
+        "failed": 0,
+    }
+    client = restarted.client
+    health = client.get("/health").get_json()
+    assert health["products"] == health["indexed"] == health["points"] == 4
+    for row in rows:
+        point = client.get(f"/api/admin/index/points/{row['sku']}", headers=restarted.headers)
+        assert point.get_json()["catalog"]["current"] is True
+    assert uploads_left(settings) == []
+
+
+def test_job_whose_runner_died_and_files_are_gone_is_reported_with_what_was_done(
+    start_app, settings, admin_token
+):
+    # Server mode: the app only queues; a worker claimed the job and then died.
+    app = start_app(settings, jobs=QueuedJobs())
+    admin = AdminActions(app, admin_token)
+    rows = demo_rows(2)
+    job_id = admin.upload(csv_bytes(rows)).get_json()["job_id"]
+    stop_app(app)
+    engine, sessions = sessions_of(settings)
+    try:
+        with db.session_scope(sessions) as session:
+            assert job_queue.claim_job(session=session, job_id=job_id) is not None
+            assert job_queue.claim_job(session=session, job_id=job_id) is None  # taken once
+        for path in uploads_left(settings):
+            path.unlink()
+    finally:
+        engine.dispose()
+
+    restarted = AdminActions(start_app(settings), admin_token)
+    job = restarted.wait(job_id)
+    assert job["state"] == "failed"
+    assert "interrupted and not resumed (its uploaded files are gone)" in job["message"]
+    assert "0 rows handled before the interruption: 0 created" in job["message"]
+
+
+def test_job_interrupted_too_often_is_reported_failed(start_app, settings, admin_token):
+    app = start_app(settings, jobs=QueuedJobs())
+    job_id = AdminActions(app, admin_token).upload(csv_bytes(demo_rows(1))).get_json()["job_id"]
+    stop_app(app)
+    engine, sessions = sessions_of(settings)
+    try:
+        for _ in range(job_queue.MAX_ATTEMPTS - 1):  # claimed, the runner dies, requeued
+            with db.session_scope(sessions) as session:
+                job_queue.claim_job(session=session, job_id=job_id)
+                job = catalog.get_job(session=session, job_id=job_id)
+                assert job_queue.recover_job(session=session, job=job, files_present=True) == (
+                    "requeued"
+                )
+        with db.session_scope(sessions) as session:
+            assert job_queue.claim_job(session=session, job_id=job_id).attempts == 3
+    finally:
+        engine.dispose()
+    job = AdminActions(start_app(settings), admin_token).wait(job_id)
+    assert job["state"] == "failed" and "interrupted 3 times" in job["message"]
+    assert uploads_left(settings) == []
+
+
+def test_worker_process_runs_queued_jobs(start_app, settings, settings_env, admin_token):
+    app = start_app(settings, jobs=QueuedJobs())
+    admin = AdminActions(app, admin_token)
+    rows = demo_rows(3)
+    images = zip_bytes(demo_images(r["image"] for r in rows))
+    first = admin.upload(csv_bytes(rows[:2]), images=images).get_json()["job_id"]
+    second = admin.upload(csv_bytes(rows), images=images).get_json()["job_id"]
+    time.sleep(0.2)
+    assert admin.job(first)["state"] == admin.job(second)["state"] == "queued"
+    stop_app(app)  # embedded index: the worker needs the folder the app held
+
+    result = CliRunner().invoke(main, ["worker", "--once"], env=settings_env)
+    assert result.exit_code == 0, result.output
+    assert f"job {first}: 2 rows: 2 created" in result.output
+    assert f"job {second}: 3 rows: 1 created, 0 updated, 2 unchanged" in result.output
+    assert "2 jobs run" in result.output
+
+    restarted = AdminActions(start_app(settings), admin_token)
+    assert restarted.job(second)["state"] == "succeeded"
+    health = restarted.client.get("/health").get_json()
+    assert health["products"] == health["indexed"] == health["points"] == 3
+
+
+def test_embedded_mode_runs_jobs_in_the_serving_process(settings):
+    assert settings.runs_jobs_in_process  # the Edge folder opens in one process only
+    assert not settings.with_(qdrant_url="http://qdrant:6333").runs_jobs_in_process
+    assert Settings.from_env(
+        {"VITRINE_QDRANT_URL": "http://q:6333", "VITRINE_JOB_RUNNER": "thread"}
+    ).runs_jobs_in_process
+
+
+def test_a_server_without_the_index_does_not_take_over_jobs(start_app, settings, admin_token):
+    app = start_app(settings, jobs=QueuedJobs())
+    rows = demo_rows(1)
+    upload = AdminActions(app, admin_token).upload(
+        csv_bytes(rows), images=zip_bytes(demo_images([rows[0]["image"]]))
+    )
+    job_id = upload.get_json()["job_id"]
+    stop_app(app)
+    engine, sessions = sessions_of(settings)
+    try:
+        with db.session_scope(sessions) as session:
+            job_queue.claim_job(session=session, job_id=job_id)  # another server's job
+    finally:
+        engine.dispose()
+
+    holder = open_index(settings)  # that server still holds the index folder
+    try:
+        second = AdminActions(start_app(settings), admin_token)
+        time.sleep(1.0)
+        job = second.job(job_id)
+        assert (job["state"], job["attempts"]) == ("running", 1)  # left alone
+    finally:
+        holder.close()
+    job = second.wait(job_id)  # once the folder is free, the job is taken over and done
+    assert (job["state"], job["attempts"], job["counts"]["created"]) == ("succeeded", 2, 1)
+
+
+def test_products_a_crashed_load_left_unindexed_are_indexed_by_the_next_job(
+    start_app, settings, admin_token
+):
+    migrate(settings.database_url)
+    engine, sessions = sessions_of(settings)
+    try:  # an earlier load stored these rows, then died before writing their vectors
+        with db.session_scope(sessions) as session:
+            catalog.upsert_products(
+                session=session,
+                items=[
+                    ProductData(sku="OLD-1", title="Rain boots", currency="USD"),
+                    ProductData(sku="OLD-2", title="Wool scarf", currency="USD"),
+                ],
+            )
+    finally:
+        engine.dispose()
+    admin = AdminActions(start_app(settings), admin_token)
+    overview = admin.client.get("/api/admin/index", headers=admin.headers).get_json()
+    assert overview["catalog"] == {"products": 2, "indexed": 0, "pending": 2}
+    assert admin.client.get("/api/search?q=scarf&mode=text").get_json()["results"] == []
+
+    rows = demo_rows(1)
+    admin.upload_and_wait(csv_bytes(rows), images=zip_bytes(demo_images([rows[0]["image"]])))
+
+    overview = admin.client.get("/api/admin/index", headers=admin.headers).get_json()
+    assert overview["catalog"] == {"products": 3, "indexed": 3, "pending": 0}
+    assert overview["collection"]["points"] == 3
+    found = admin.client.get("/api/search?q=scarf&mode=text&limit=1").get_json()["results"]
+    assert found[0]["sku"] == "OLD-2"
