@@ -8,6 +8,7 @@ encoders and vector sizes that built it (Edge has no collection metadata of its 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import threading
@@ -31,8 +32,11 @@ from backend.index.port import (
     DenseQuery,
     Filters,
     Hit,
+    Mmr,
     Point,
     Query,
+    RecommendQuery,
+    Signal,
     SparseQuery,
     StoredPoint,
 )
@@ -220,6 +224,99 @@ class EdgeIndex:
         with self._engine("count points") as shard:
             return shard.count(q.CountRequest(exact=True, filter=edge_filter(filters)))
 
+    def facet(
+        self, key: str, *, filters: Filters = NO_FILTERS, limit: int = 10
+    ) -> list[tuple[str, int]]:
+        """Exact counts per value of the keyword field ``key`` among the matching points."""
+        request = q.FacetRequest(key, limit=limit, exact=True, filter=edge_filter(filters))
+        with self._engine("count values") as shard:
+            hits = shard.facet(request).hits
+        return sorted(((str(h.value), int(h.count)) for h in hits), key=lambda h: (-h[1], h[0]))
+
+    def histogram(
+        self, key: str, edges: Sequence[float], *, filters: Filters = NO_FILTERS
+    ) -> list[int]:
+        """Exact counts per bucket ``[edges[i], edges[i + 1])`` of the number ``key``."""
+        base = edge_filter(filters)
+        requests = []
+        for low, high in zip(edges, edges[1:], strict=False):
+            bucket = q.RangeFloat(gte=low, lt=None if math.isinf(high) else high)
+            must: list[Any] = [q.FieldCondition(key=key, range=bucket)]
+            if base is not None:
+                must.append(base)
+            requests.append(q.CountRequest(exact=True, filter=q.Filter(must=must)))
+        with self._engine("count values") as shard:
+            return [shard.count(request) for request in requests]
+
+    def recommend(
+        self,
+        queries: Sequence[RecommendQuery],
+        *,
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """Best-score recommendation; several queries are prefetched and fused by RRF."""
+        if not queries:
+            raise ValueError("recommend needs at least one query")
+        flt = edge_filter(filters)
+        if len(queries) == 1:
+            request = q.QueryRequest(
+                limit=limit,
+                offset=offset,
+                query=self._signal(queries[0]),
+                filter=flt,
+                params=self._signal_params(queries[0], limit + offset),
+                with_payload=True,
+            )
+        else:
+            request = q.QueryRequest(
+                limit=limit,
+                offset=offset,
+                query=q.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # stubs leave Rrf out
+                prefetches=self._prefetches(queries, flt, max(candidates, limit + offset)),
+                filter=flt,
+                with_payload=True,
+            )
+        with self._engine("recommend") as shard:
+            return [_hit(p) for p in shard.query(request)]
+
+    def diversify(
+        self,
+        signals: Sequence[Signal],
+        mmr: Mmr,
+        *,
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """The signals' best candidates (RRF-fused when several) re-ranked by MMR."""
+        if not signals:
+            raise ValueError("diversify needs at least one signal")
+        if not 0.0 <= mmr.diversity <= 1.0:
+            raise ValueError(f"diversity must be between 0 and 1, not {mmr.diversity}")
+        flt = edge_filter(filters)
+        pool = max(candidates, limit + offset)
+        prefetches = self._prefetches(signals, flt, pool)
+        if len(prefetches) > 1:
+            fused = q.Fusion.Rrf(k=RRF_K)
+            prefetches = [
+                q.Prefetch(limit=pool, query=fused, prefetches=prefetches, filter=flt)  # type: ignore[arg-type]
+            ]
+        vector = compat.dense_values(mmr.vector, mmr.using, self._spec)
+        request = q.QueryRequest(
+            limit=limit,
+            offset=offset,
+            query=q.Mmr(vector, 1.0 - mmr.diversity, pool, mmr.using),
+            prefetches=prefetches,
+            filter=flt,
+            with_payload=True,
+        )
+        with self._engine("search") as shard:
+            return [_hit(p) for p in shard.query(request)]
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def optimize(self) -> None:
@@ -321,6 +418,37 @@ class EdgeIndex:
             sparse = q.SparseVector(list(query.vector.indices), list(query.vector.values))
             return q.Query.Nearest(sparse, using=query.using)
         raise TypeError(f"not a query: {query!r}")
+
+    def _signal(self, signal: Signal) -> q.Query:
+        if isinstance(signal, RecommendQuery):
+            recommend = q.RecommendQuery(
+                positives=[
+                    compat.dense_values(v, signal.using, self._spec) for v in signal.positive
+                ],
+                negatives=[
+                    compat.dense_values(v, signal.using, self._spec) for v in signal.negative
+                ],
+            )
+            return q.Query.RecommendBestScore(recommend, using=signal.using)
+        return self._query(signal)
+
+    def _prefetches(
+        self, signals: Sequence[Signal], flt: q.Filter | None, depth: int
+    ) -> list[q.Prefetch]:
+        return [
+            q.Prefetch(
+                limit=depth,
+                query=self._signal(signal),
+                filter=flt,
+                params=self._signal_params(signal, depth),
+            )
+            for signal in signals
+        ]
+
+    def _signal_params(self, signal: Signal, depth: int) -> q.SearchParams | None:
+        if isinstance(signal, SparseQuery):
+            return None
+        return q.SearchParams(hnsw_ef=max(self.hnsw_ef, depth))
 
     def _params(self, query: Query, depth: int) -> q.SearchParams | None:
         if isinstance(query, DenseQuery):

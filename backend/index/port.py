@@ -109,6 +109,33 @@ Query = DenseQuery | SparseQuery
 
 
 @dataclass(frozen=True)
+class RecommendQuery:
+    """Points like the ``positive`` examples and unlike the ``negative`` ones in the dense
+    vector ``using``: Qdrant's recommend query with the best-score strategy."""
+
+    positive: Sequence[Vector]
+    negative: Sequence[Vector] = ()
+    using: str = "text"
+
+
+# What a candidate list can come from: a nearest-neighbour signal or a recommendation.
+Signal = DenseQuery | SparseQuery | RecommendQuery
+
+
+@dataclass(frozen=True)
+class Mmr:
+    """Re-rank candidates by maximal marginal relevance in the dense vector ``using``.
+
+    Relevance is the similarity to ``vector``; ``diversity`` (0..1) is how much the
+    similarity to results already chosen counts against a candidate (0: relevance only).
+    """
+
+    vector: Vector
+    using: str
+    diversity: float
+
+
+@dataclass(frozen=True)
 class Hit:
     """One search result: point id, engine score, stored payload."""
 
@@ -167,6 +194,39 @@ class VectorIndex(Protocol):
 
     def count(self, filters: Filters = ...) -> int:
         """Exact number of points matching the filters."""
+
+    def facet(self, key: str, *, filters: Filters = ..., limit: int = 10) -> list[tuple[str, int]]:
+        """Exact counts of the points matching ``filters`` per value of the keyword field
+        ``key``: the ``limit`` most frequent, by count then value (points without it left out)."""
+
+    def histogram(self, key: str, edges: Sequence[float], *, filters: Filters = ...) -> list[int]:
+        """Exact counts of the points matching ``filters`` whose number ``key`` lies in
+        ``[edges[i], edges[i + 1])``, one per bucket; a last edge of ``math.inf`` is open."""
+
+    def recommend(
+        self,
+        queries: Sequence[RecommendQuery],
+        *,
+        filters: Filters = ...,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """One engine query: best-score recommendation in one vector, or one per vector
+        (each a filtered prefetch) fused by reciprocal rank."""
+
+    def diversify(
+        self,
+        signals: Sequence[Signal],
+        mmr: Mmr,
+        *,
+        filters: Filters = ...,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """One engine query: the best ``candidates`` of the signals (fused by reciprocal rank
+        when several), re-ranked by MMR; scores are the similarity to ``mmr.vector``."""
 
     def optimize(self) -> None:
         """Build search structures after a bulk load (may take a while; not on a request)."""
