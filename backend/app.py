@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from backend.api import errors, products, search, system
+from backend.api import errors, products, recommend, search, system
 from backend.catalog import db
 from backend.encoders import ext as encoders_ext
 from backend.index import ext as index_ext
@@ -39,7 +39,7 @@ def create_app(
     text, image = encoders_ext.get_encoders_of(app)
     index_ext.init_app(app, collection_spec(text, image, encoders_ext.get_fusion_of(app)))
 
-    for blueprint in (products.bp, search.bp, system.bp):
+    for blueprint in (products.bp, search.bp, system.bp, recommend.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     return app

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, request
 
-from backend.api.results import search_response, search_service
+from backend.api.results import search_facets, search_response, search_service
 from backend.api.serialize import product_json
 from backend.catalog import service as catalog
 from backend.catalog.db import get_session
-from backend.search.params import parse_filters, parse_page
+from backend.index.port import point_id
+from backend.search.params import parse_diversity, parse_facets, parse_filters, parse_page
 
 bp = Blueprint("products", __name__, url_prefix="/api/products")
 
@@ -47,11 +49,16 @@ def similar(sku: str) -> dict[str, Any]:
     filters = parse_filters(request.args)
     limit, offset = parse_page(request.args)
     using = request.args.get("using") or None
-    hits = search_service().similar(sku, using=using, filters=filters, limit=limit, offset=offset)
+    diversity = parse_diversity(request.args)
+    hits = search_service().similar(
+        sku, using=using, filters=filters, limit=limit, offset=offset, diversity=diversity
+    )
+    itself = replace(filters, exclude_ids=(point_id(sku),))
     return search_response(
         hits,
         query={"sku": sku, "using": using or "text+image"},
         filters=filters,
         limit=limit,
         offset=offset,
+        facets=search_facets(itself, enabled=parse_facets(request.args)),
     )

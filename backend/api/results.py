@@ -15,6 +15,7 @@ from backend.catalog.db import get_session
 from backend.encoders.ext import get_encoders, get_fusion
 from backend.index.ext import get_index
 from backend.index.port import Filters, Hit
+from backend.search.facets import compute_facets
 from backend.search.service import SearchService
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def search_response(
     limit: int,
     offset: int,
     mode: str | None = None,
+    facets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``{"results", "facets", "query"}`` with each hit's product read from the catalog."""
     skus = [str(hit.payload["sku"]) for hit in hits]
@@ -65,6 +67,13 @@ def search_response(
     filters_json.pop("exclude_ids", None)
     return {
         "results": results,
-        "facets": {},
+        "facets": facets or {},
         "query": {**query, "filters": filters_json, "limit": limit, "offset": offset},
     }
+
+
+def search_facets(filters: Filters, *, enabled: bool = True) -> dict[str, Any]:
+    """The answer's ``facets`` for ``filters`` (``{}`` when the caller turned them off)."""
+    if not enabled:
+        return {}
+    return compute_facets(get_index(), filters).to_json()

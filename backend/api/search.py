@@ -6,10 +6,16 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
-from backend.api.results import search_response, search_service
+from backend.api.results import search_facets, search_response, search_service
 from backend.errors import InvalidImage, InvalidRequest
 from backend.media import decode_image
-from backend.search.params import parse_filters, parse_mode, parse_page
+from backend.search.params import (
+    parse_diversity,
+    parse_facets,
+    parse_filters,
+    parse_mode,
+    parse_page,
+)
 from backend.search.service import DEFAULT_IMAGE_MODE
 
 bp = Blueprint("search", __name__, url_prefix="/api/search")
@@ -28,9 +34,18 @@ def search_text() -> dict[str, Any]:
     mode = parse_mode(request.args)
     filters = parse_filters(request.args)
     limit, offset = parse_page(request.args)
-    hits = search_service().search_text(q, mode=mode, filters=filters, limit=limit, offset=offset)
+    diversity = parse_diversity(request.args)
+    hits = search_service().search_text(
+        q, mode=mode, filters=filters, limit=limit, offset=offset, diversity=diversity
+    )
     return search_response(
-        hits, query={"q": q, "mode": mode}, filters=filters, limit=limit, offset=offset, mode=mode
+        hits,
+        query={"q": q, "mode": mode},
+        filters=filters,
+        limit=limit,
+        offset=offset,
+        mode=mode,
+        facets=search_facets(filters, enabled=parse_facets(request.args)),
     )
 
 
@@ -48,8 +63,9 @@ def search_image() -> dict[str, Any]:
     mode = parse_mode(request.form, default=DEFAULT_IMAGE_MODE)
     filters = parse_filters(request.form)
     limit, offset = parse_page(request.form)
+    diversity = parse_diversity(request.form)
     hits = search_service().search_image(
-        decoded.image, mode=mode, filters=filters, limit=limit, offset=offset
+        decoded.image, mode=mode, filters=filters, limit=limit, offset=offset, diversity=diversity
     )
     return search_response(
         hits,
@@ -58,4 +74,5 @@ def search_image() -> dict[str, Any]:
         limit=limit,
         offset=offset,
         mode=mode,
+        facets=search_facets(filters, enabled=parse_facets(request.form)),
     )

@@ -97,3 +97,22 @@ def parse_mode(args: Args, *, default: str = "hybrid") -> str:
     if mode not in MODES:
         raise InvalidRequest(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     return mode
+
+
+def _fraction(raw: str) -> float:
+    """a number from 0 to 1"""
+    value = float(raw)
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise ValueError(raw)
+    return value
+
+
+def parse_diversity(args: Args) -> float:
+    """``diversity`` in 0..1 (0, the default: rank by relevance alone)."""
+    return _one(args, "diversity", _fraction) or 0.0
+
+
+def parse_facets(args: Args) -> bool:
+    """``facets``: whether the answer carries facet counts (true by default)."""
+    wanted = _one(args, "facets", _bool)
+    return True if wanted is None else wanted

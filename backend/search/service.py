@@ -13,7 +13,16 @@ from PIL import Image
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
 from backend.errors import InvalidRequest, NotFound
-from backend.index.port import DenseQuery, Filters, Hit, Query, SparseQuery, VectorIndex, point_id
+from backend.index.port import (
+    DenseQuery,
+    Filters,
+    Hit,
+    Mmr,
+    Query,
+    SparseQuery,
+    VectorIndex,
+    point_id,
+)
 from backend.indexing import FUSED_VECTOR, IMAGE_VECTOR, KEYWORDS_VECTOR, TEXT_VECTOR
 from backend.search import keywords
 
@@ -49,6 +58,7 @@ class SearchService:
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
+        diversity: float = 0.0,
     ) -> list[Hit]:
         """Products for a shopper's words in the given mode.
 
@@ -73,7 +83,7 @@ class SearchService:
             sparse = keywords.query_vector(q)
             if sparse.indices:
                 signals.append(SparseQuery(sparse, KEYWORDS_VECTOR))
-        return self._run(signals, filters=filters, limit=limit, offset=offset)
+        return self._run(signals, filters=filters, limit=limit, offset=offset, diversity=diversity)
 
     def search_image(
         self,
@@ -83,6 +93,7 @@ class SearchService:
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
+        diversity: float = 0.0,
     ) -> list[Hit]:
         """Products that look like the picture: ``image`` compares pictures, ``fused`` the
         picture with products' text and pictures through the head, ``hybrid`` both (RRF)."""
@@ -99,7 +110,7 @@ class SearchService:
             signals.append(DenseQuery(features[0], IMAGE_VECTOR))
         if self.fusion is not None and mode in ("fused", "hybrid"):
             signals.append(DenseQuery(self.fusion.image_query(features)[0], FUSED_VECTOR))
-        return self._run(signals, filters=filters, limit=limit, offset=offset)
+        return self._run(signals, filters=filters, limit=limit, offset=offset, diversity=diversity)
 
     def similar(
         self,
@@ -109,6 +120,7 @@ class SearchService:
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
+        diversity: float = 0.0,
     ) -> list[Hit]:
         """More like this product (never the product itself): one vector, or text and image
         (and fused, with a head) by RRF."""
@@ -126,7 +138,7 @@ class SearchService:
         if not signals:
             raise NotFound(f"product {sku!r} has no {using} vector to compare with")
         filters = replace(filters, exclude_ids=(*filters.exclude_ids, pid))
-        return self._run(signals, filters=filters, limit=limit, offset=offset)
+        return self._run(signals, filters=filters, limit=limit, offset=offset, diversity=diversity)
 
     def _require_head(self, what: str) -> None:
         if self.fusion is None:
@@ -135,9 +147,21 @@ class SearchService:
                 "(VITRINE_FUSION_HEAD=none, or no head fits its encoders)"
             )
 
-    def _run(self, signals: list[Query], *, filters: Filters, limit: int, offset: int) -> list[Hit]:
+    def _run(
+        self,
+        signals: list[Query],
+        *,
+        filters: Filters,
+        limit: int,
+        offset: int,
+        diversity: float = 0.0,
+    ) -> list[Hit]:
         if not signals:
             return []
+        if diversity > 0:
+            return self._run_diverse(
+                signals, filters=filters, limit=limit, offset=offset, diversity=diversity
+            )
         # Pages must not overlap or skip. Engines order equal scores (common under RRF and
         # for keyword matches) differently for different limits, so fetch from rank 1 until
         # every hit tied with the page's last one is in, then break ties by point id.
@@ -155,3 +179,28 @@ class SearchService:
         if len(signals) == 1:
             return self.index.search(signals[0], filters=filters, limit=limit)
         return self.index.hybrid(signals, filters=filters, limit=limit, candidates=self.candidates)
+
+    def _run_diverse(
+        self, signals: list[Query], *, filters: Filters, limit: int, offset: int, diversity: float
+    ) -> list[Hit]:
+        """The signals' candidates (fused by RRF when several) re-ranked by MMR in the engine.
+
+        MMR measures relevance and likeness in one dense vector: the first dense signal's
+        (text for words, image for a picture, the ``using`` vector for similar). Its order is
+        greedy, so pages concatenate as long as they end within the candidate pool.
+        """
+        dense = next((s for s in signals if isinstance(s, DenseQuery)), None)
+        if dense is None:
+            raise ModeUnavailable(
+                "diversity needs a dense signal to compare products with, and mode=keyword "
+                "ranks by words only: use mode=hybrid or text"
+            )
+        mmr = Mmr(dense.vector, dense.using, diversity)
+        return self.index.diversify(
+            signals,
+            mmr,
+            filters=filters,
+            limit=limit,
+            offset=offset,
+            candidates=self.candidates,
+        )
