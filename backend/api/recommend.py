@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Blueprint, request
@@ -12,7 +12,7 @@ from backend.api.results import search_facets, search_response, search_service
 from backend.catalog import service as catalog
 from backend.catalog.db import get_session
 from backend.errors import InvalidRequest, ProductNotFound
-from backend.index.port import point_id
+from backend.index.port import Filters, point_id
 from backend.search.params import parse_diversity, parse_facets, parse_filters, parse_page
 from backend.search.recommend import check_examples, recommend
 
@@ -22,11 +22,55 @@ FIELDS = {"positive", "negative", "filters", "limit", "offset", "diversity", "fa
 FILTER_FIELDS = {"category", "brand", "price_min", "price_max", "in_stock"}
 
 
+@dataclass(frozen=True)
+class RecommendRequest:
+    """A checked recommend body."""
+
+    positive: tuple[str, ...]
+    negative: tuple[str, ...]
+    filters: Filters
+    limit: int
+    offset: int
+    diversity: float
+    facets: bool
+
+
 @bp.post("")
 def recommend_products() -> dict[str, Any]:
     """``POST /api/recommend`` with JSON ``{"positive": [sku], "negative": [sku], "filters":
     {...}, "limit", "offset", "diversity", "facets"}``."""
-    body = request.get_json(silent=True)
+    wanted = parse_body(request.get_json(silent=True))
+    examples = (*wanted.positive, *wanted.negative)
+    found = catalog.get_products(session=get_session(), skus=list(examples))
+    for sku in examples:
+        if sku not in found:
+            raise ProductNotFound(sku)
+    hits = recommend(
+        search_service(),
+        positive=wanted.positive,
+        negative=wanted.negative,
+        filters=wanted.filters,
+        limit=wanted.limit,
+        offset=wanted.offset,
+        diversity=wanted.diversity,
+    )
+    without_examples = replace(wanted.filters, exclude_ids=tuple(map(point_id, examples)))
+    return search_response(
+        hits,
+        query={
+            "positive": list(wanted.positive),
+            "negative": list(wanted.negative),
+            "diversity": wanted.diversity,
+        },
+        filters=wanted.filters,
+        limit=wanted.limit,
+        offset=wanted.offset,
+        facets=search_facets(without_examples, enabled=wanted.facets),
+    )
+
+
+def parse_body(body: object) -> RecommendRequest:
+    """The recommend body, checked (InvalidRequest naming the field that is wrong)."""
     if not isinstance(body, dict):
         raise InvalidRequest('send a JSON object: {"positive": [sku, ...], ...}')
     _no_unknown(body, FIELDS, "field")
@@ -37,31 +81,16 @@ def recommend_products() -> dict[str, Any]:
     if not isinstance(raw_filters, dict):
         raise InvalidRequest("filters must be a JSON object")
     _no_unknown(raw_filters, FILTER_FIELDS, "filter")
-    filters = parse_filters(JsonArgs(raw_filters))
     options = JsonArgs(body)
     limit, offset = parse_page(options)
-    diversity = parse_diversity(options)
-    found = catalog.get_products(session=get_session(), skus=[*positive, *negative])
-    for sku in (*positive, *negative):
-        if sku not in found:
-            raise ProductNotFound(sku)
-    hits = recommend(
-        search_service(),
+    return RecommendRequest(
         positive=positive,
         negative=negative,
-        filters=filters,
+        filters=parse_filters(JsonArgs(raw_filters)),
         limit=limit,
         offset=offset,
-        diversity=diversity,
-    )
-    examples = tuple(point_id(sku) for sku in (*positive, *negative))
-    return search_response(
-        hits,
-        query={"positive": list(positive), "negative": list(negative), "diversity": diversity},
-        filters=filters,
-        limit=limit,
-        offset=offset,
-        facets=search_facets(replace(filters, exclude_ids=examples), enabled=parse_facets(options)),
+        diversity=parse_diversity(options),
+        facets=parse_facets(options),
     )
 
 

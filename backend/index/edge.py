@@ -227,26 +227,38 @@ class EdgeIndex:
     def facet(
         self, key: str, *, filters: Filters = NO_FILTERS, limit: int = 10
     ) -> list[tuple[str, int]]:
-        """Exact counts per value of the keyword field ``key`` among the matching points."""
-        request = q.FacetRequest(key, limit=limit, exact=True, filter=edge_filter(filters))
+        """Counts per value of the keyword field ``key`` among the matching points."""
+        # Qdrant's fast facet (exact=False) counts exactly within each segment and adds the
+        # segments up; exact=True runs one count query per value (200 brands at 100k points:
+        # 50-100 ms instead of 1 ms) for the same numbers on a shard whose points are settled.
+        request = q.FacetRequest(key, limit=limit, exact=False, filter=edge_filter(filters))
         with self._engine("count values") as shard:
             hits = shard.facet(request).hits
         return sorted(((str(h.value), int(h.count)) for h in hits), key=lambda h: (-h[1], h[0]))
 
     def histogram(
-        self, key: str, edges: Sequence[float], *, filters: Filters = NO_FILTERS
+        self,
+        key: str,
+        edges: Sequence[float],
+        *,
+        filters: Filters = NO_FILTERS,
+        exact_up_to: int | None = None,
     ) -> list[int]:
-        """Exact counts per bucket ``[edges[i], edges[i + 1])`` of the number ``key``."""
+        """Counts per bucket ``[edges[i], edges[i + 1])`` of the number ``key`` (exact up to
+        ``exact_up_to`` matching points, estimated above)."""
         base = edge_filter(filters)
-        requests = []
-        for low, high in zip(edges, edges[1:], strict=False):
-            bucket = q.RangeFloat(gte=low, lt=None if math.isinf(high) else high)
-            must: list[Any] = [q.FieldCondition(key=key, range=bucket)]
-            if base is not None:
-                must.append(base)
-            requests.append(q.CountRequest(exact=True, filter=q.Filter(must=must)))
         with self._engine("count values") as shard:
-            return [shard.count(request) for request in requests]
+            exact = exact_up_to is None or (
+                shard.count(q.CountRequest(exact=False, filter=base)) <= exact_up_to
+            )
+            counts = []
+            for low, high in zip(edges, edges[1:], strict=False):
+                bucket = q.RangeFloat(gte=low, lt=None if math.isinf(high) else high)
+                must: list[Any] = [q.FieldCondition(key=key, range=bucket)]
+                if base is not None:
+                    must.append(base)
+                counts.append(shard.count(q.CountRequest(exact=exact, filter=q.Filter(must=must))))
+        return counts
 
     def recommend(
         self,

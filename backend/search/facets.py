@@ -20,6 +20,9 @@ from backend.index.port import Filters, VectorIndex
 # histogram can be compared across queries and drawn as a slider; the last is open-ended.
 PRICE_EDGES = (0.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, math.inf)
 FACET_LIMIT = 20
+# Above this many matching products the price counts are the engine's estimates: exact
+# counting walks every match (25-70 ms at 100k on 2 busy cores), estimates take microseconds.
+EXACT_PRICE_COUNTS_UP_TO = 10_000
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,9 @@ def compute_facets(index: VectorIndex, filters: Filters, *, limit: int = FACET_L
         limit=limit,
     )
     unpriced = replace(filters, price_min=None, price_max=None)
-    counts = index.histogram("price", PRICE_EDGES, filters=unpriced)
+    counts = index.histogram(
+        "price", PRICE_EDGES, filters=unpriced, exact_up_to=EXACT_PRICE_COUNTS_UP_TO
+    )
     price = [
         PriceBucket(min=low, max=None if math.isinf(high) else high, count=count)
         for low, high, count in zip(PRICE_EDGES, PRICE_EDGES[1:], counts, strict=False)

@@ -70,3 +70,12 @@ def test_histogram_edges_and_products_without_a_price(index):
     assert index.histogram("price", EDGES) == [1, 1, 4, 3]
     assert sum(index.histogram("price", EDGES)) == index.count() - 1
     assert index.histogram("price", (0.0, math.inf), filters=Filters(price_min=100.0)) == [1]
+
+
+def test_histogram_estimates_only_above_exact_up_to(index):
+    exact = index.histogram("price", EDGES)
+    # Up to the threshold (inclusive) the counts are exact ...
+    assert index.histogram("price", EDGES, exact_up_to=len(PRODUCTS)) == exact
+    # ... above it they are the engine's estimates: one per bucket, never negative.
+    estimated = index.histogram("price", EDGES, exact_up_to=0)
+    assert len(estimated) == len(exact) and all(count >= 0 for count in estimated)
