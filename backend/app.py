@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from backend import jobs as jobs_ext
-from backend.api import admin, errors, products, search, system
+from backend.api import admin, errors, products, recommend, search, system
 from backend.catalog import db
 from backend.encoders import ext as encoders_ext
 from backend.index import ext as index_ext
@@ -50,7 +50,7 @@ def create_app(
     index_ext.init_app(app, collection_spec(text, image, encoders_ext.get_fusion_of(app)))
     search_ext.init_app(app)
 
-    for blueprint in (products.bp, search.bp, system.bp, admin.bp):
+    for blueprint in (products.bp, search.bp, system.bp, recommend.bp, admin.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
 

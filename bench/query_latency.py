@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/query_latency.py --products demo      # the demo catalog
     .venv/bin/python bench/query_latency.py --products 100000    # synthetic, text vectors only
+    .venv/bin/python bench/query_latency.py --products 100000 --kinds "hybrid + filters + facets"
 
 The index is built once into var/bench-<products>/ (kept for the next run; --rebuild to redo),
-then a server runs in a child process and this process sends requests one at a time.
+then a server runs in a child process and this process sends requests one at a time. Search
+answers carry facets unless a request says ``facets=false``; ``--kinds`` picks request kinds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -31,6 +34,7 @@ from bench.synthetic import DEMO, demo_rows, write_catalog  # noqa: E402
 from loaders.pipeline import load_into  # noqa: E402
 
 PORT = 8765
+JSON = {"Content-Type": "application/json"}
 
 
 def build(var: Path, products: str) -> None:
@@ -57,6 +61,21 @@ def request(method: str, path: str, body: bytes | None = None, headers=None) -> 
     return elapsed * 1000
 
 
+def send(what: str | tuple[str, str, bytes, dict[str, str]]) -> float:
+    """A GET of a path, or a (method, path, body, headers) request; milliseconds."""
+    if isinstance(what, str):
+        return request("GET", what)
+    return request(*what)
+
+
+def vitrine_command() -> list[str]:
+    """The ``vitrine`` command of this checkout (its own .venv, else this interpreter)."""
+    script = ROOT / ".venv" / "bin" / "vitrine"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from loaders.cli import main; main()"]
+
+
 def multipart(image: bytes) -> tuple[bytes, dict[str, str]]:
     boundary = uuid.uuid4().hex
     body = (
@@ -77,6 +96,9 @@ def main() -> None:
     )
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument(
+        "--kinds", help="comma-separated request kinds to time (default: all); see KINDS"
+    )
     args = parser.parse_args()
 
     var = ROOT / "var" / f"bench-{args.products}" / "var"
@@ -92,8 +114,8 @@ def main() -> None:
         "VITRINE_MODEL_CACHE_DIR": str(ROOT / "var" / "models"),
     }
     server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "vitrine"), "serve", "--port", str(PORT)],
-        env=env,
+        [*vitrine_command(), "serve", "--port", str(PORT)],
+        env={**env, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -111,35 +133,58 @@ def main() -> None:
         skus = (
             [r["sku"] for r in rows]
             if args.products == "demo"
-            else [f"SYN-{i:07d}" for i in range(0, int(args.products), 997)]
+            else [f"SYN-{i:07d}" for i in range(0, int(args.products), int(args.products) // 100)]
         )
-        kinds = {
+
+        def filtered(**extra: object) -> str:
+            return "/api/search?" + urlencode(
+                {
+                    "q": rng.choice(words),
+                    "category": rng.choice(categories),
+                    "price_max": rng.choice([20, 50, 200]),
+                    "in_stock": "true",
+                    **extra,
+                }
+            )
+
+        def recommend() -> tuple[str, str, bytes, dict[str, str]]:
+            liked, skipped, other = rng.sample(skus, 3)
+            body = {
+                "positive": [liked, other],
+                "negative": [skipped],
+                "filters": {"in_stock": True, "price_max": rng.choice([50, 200])},
+            }
+            return "POST", "/api/recommend", json.dumps(body).encode(), JSON
+
+        kinds: dict[str, Callable[[], str | tuple[str, str, bytes, dict[str, str]]]] = {
             "hybrid": lambda: "/api/search?" + urlencode({"q": rng.choice(words)}),
-            "hybrid + filters": lambda: (
+            "hybrid + filters + facets": filtered,
+            "hybrid + filters, facets=false": lambda: filtered(facets="false"),
+            "hybrid + filters + facets, diversity=0.3": lambda: filtered(diversity=0.3),
+            "text": lambda: (
                 "/api/search?"
-                + urlencode(
-                    {
-                        "q": rng.choice(words),
-                        "category": rng.choice(categories),
-                        "price_max": rng.choice([20, 50, 200]),
-                        "in_stock": "true",
-                    }
-                )
+                + urlencode({"q": rng.choice(words), "mode": "text", "facets": "false"})
             ),
-            "text": lambda: "/api/search?" + urlencode({"q": rng.choice(words), "mode": "text"}),
             "keyword": lambda: (
-                "/api/search?" + urlencode({"q": rng.choice(words), "mode": "keyword"})
+                "/api/search?"
+                + urlencode({"q": rng.choice(words), "mode": "keyword", "facets": "false"})
             ),
             "similar": lambda: f"/api/products/{rng.choice(skus)}/similar?using=text",
+            "recommend + filters + facets": recommend,
         }
+        chosen = [k.strip() for k in args.kinds.split(",")] if args.kinds else list(kinds)
+        unknown = set(chosen) - set(kinds)
+        if unknown:
+            raise SystemExit(f"unknown --kinds {sorted(unknown)}; choose from {list(kinds)}")
         print(f"| {args.products} products | p50 ms | p95 ms | requests |")
         print("|---|---|---|---|")
-        for name, make in kinds.items():
+        for name in chosen:
+            make = kinds[name]
             for _ in range(10):
-                request("GET", make())  # warm up
-            times = [request("GET", make()) for _ in range(args.queries)]
+                send(make())  # warm up
+            times = [send(make()) for _ in range(args.queries)]
             report(name, times)
-        if args.products == "demo":
+        if args.products == "demo" and not args.kinds:
             body, headers = multipart(image)
             times = [
                 request("POST", "/api/search/image", body, headers)

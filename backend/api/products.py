@@ -10,7 +10,13 @@ from backend.api.results import run_search, search_service
 from backend.api.serialize import product_json
 from backend.catalog import service as catalog
 from backend.catalog.db import get_session
-from backend.search.params import parse_filters, parse_fusion, parse_page
+from backend.search.params import (
+    parse_diversity,
+    parse_facets,
+    parse_filters,
+    parse_fusion,
+    parse_page,
+)
 from backend.search.service import exclude
 
 bp = Blueprint("products", __name__, url_prefix="/api/products")
@@ -58,4 +64,6 @@ def similar(sku: str) -> dict[str, Any]:
         filters=exclude(filters, sku),
         limit=limit,
         offset=offset,
+        diversity=parse_diversity(request.args),
+        facets=parse_facets(request.args),
     )

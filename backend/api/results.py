@@ -17,6 +17,7 @@ from backend.index.port import Filters, Hit
 from backend.indexing import keyword_fields
 from backend.search import keywords
 from backend.search.ext import get_search_defaults
+from backend.search.facets import compute_facets
 from backend.search.service import SearchService, SignalRank
 from backend.search.signals import Plan
 
@@ -48,10 +49,15 @@ def run_search(
     limit: int,
     offset: int,
     mode: str | None = None,
+    diversity: float = 0.0,
+    facets: bool = True,
 ) -> dict[str, Any]:
-    """Run the plan for one page, explain each hit per signal, and build the answer."""
-    hits = service.run(plan, filters=filters, limit=limit, offset=offset)
+    """Run the plan for one page, explain each hit per signal, and build the answer (with
+    the facets of ``filters`` unless turned off)."""
+    hits = service.run(plan, filters=filters, limit=limit, offset=offset, diversity=diversity)
     ranks = service.explain(plan, hits, filters=filters, limit=limit, offset=offset)
+    if diversity:
+        query = {**query, "diversity": diversity}
     if plan.translated is not None:
         query = {**query, "translated": plan.translated}
     if plan.why is not None:
@@ -70,6 +76,7 @@ def run_search(
         offset=offset,
         mode=mode,
         explain=(plan, ranks),
+        facets=search_facets(filters, enabled=facets),
     )
 
 
@@ -99,6 +106,7 @@ def search_response(
     offset: int,
     mode: str | None = None,
     explain: tuple[Plan, Sequence[Mapping[str, SignalRank | None]]] | None = None,
+    facets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``{"results", "facets", "query"}`` with each hit's product read from the catalog.
 
@@ -131,6 +139,13 @@ def search_response(
     filters_json.pop("exclude_ids", None)
     return {
         "results": results,
-        "facets": {},
+        "facets": facets or {},
         "query": {**query, "filters": filters_json, "limit": limit, "offset": offset},
     }
+
+
+def search_facets(filters: Filters, *, enabled: bool = True) -> dict[str, Any]:
+    """The answer's ``facets`` for ``filters`` (``{}`` when the caller turned them off)."""
+    if not enabled:
+        return {}
+    return compute_facets(get_index(), filters).to_json()

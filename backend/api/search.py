@@ -9,7 +9,14 @@ from flask import Blueprint, current_app, request
 from backend.api.results import run_search, search_service
 from backend.errors import InvalidImage, InvalidRequest
 from backend.media import decode_image
-from backend.search.params import parse_filters, parse_fusion, parse_mode, parse_page
+from backend.search.params import (
+    parse_diversity,
+    parse_facets,
+    parse_filters,
+    parse_fusion,
+    parse_mode,
+    parse_page,
+)
 from backend.search.service import DEFAULT_IMAGE_MODE
 
 bp = Blueprint("search", __name__, url_prefix="/api/search")
@@ -39,6 +46,8 @@ def search_text() -> dict[str, Any]:
         limit=limit,
         offset=offset,
         mode=mode,
+        diversity=parse_diversity(request.args),
+        facets=parse_facets(request.args),
     )
 
 
@@ -67,4 +76,6 @@ def search_image() -> dict[str, Any]:
         limit=limit,
         offset=offset,
         mode=mode,
+        diversity=parse_diversity(request.form),
+        facets=parse_facets(request.form),
     )

@@ -8,6 +8,7 @@ encoders and vector sizes that built it (Edge has no collection metadata of its 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import threading
@@ -32,8 +33,11 @@ from backend.index.port import (
     Filters,
     Hit,
     IndexDetails,
+    Mmr,
     Point,
     Query,
+    RecommendQuery,
+    Signal,
     SparseQuery,
     StoredPoint,
     check_fusion,
@@ -244,6 +248,113 @@ class EdgeIndex:
         with self._engine("count points") as shard:
             return shard.count(q.CountRequest(exact=True, filter=edge_filter(filters)))
 
+    def facet(
+        self, key: str, *, filters: Filters = NO_FILTERS, limit: int = 10
+    ) -> list[tuple[str, int]]:
+        """Counts per value of the keyword field ``key`` among the matching points."""
+        # Qdrant's fast facet (exact=False) counts exactly within each segment and adds the
+        # segments up; exact=True runs one count query per value (200 brands at 100k points:
+        # 50-100 ms instead of 1 ms) for the same numbers on a shard whose points are settled.
+        request = q.FacetRequest(key, limit=limit, exact=False, filter=edge_filter(filters))
+        with self._engine("count values") as shard:
+            hits = shard.facet(request).hits
+        return sorted(((str(h.value), int(h.count)) for h in hits), key=lambda h: (-h[1], h[0]))
+
+    def histogram(
+        self,
+        key: str,
+        edges: Sequence[float],
+        *,
+        filters: Filters = NO_FILTERS,
+        exact_up_to: int | None = None,
+    ) -> list[int]:
+        """Counts per bucket ``[edges[i], edges[i + 1])`` of the number ``key`` (exact up to
+        ``exact_up_to`` matching points, estimated above)."""
+        base = edge_filter(filters)
+        with self._engine("count values") as shard:
+            exact = exact_up_to is None or (
+                shard.count(q.CountRequest(exact=False, filter=base)) <= exact_up_to
+            )
+            counts = []
+            for low, high in zip(edges, edges[1:], strict=False):
+                bucket = q.RangeFloat(gte=low, lt=None if math.isinf(high) else high)
+                must: list[Any] = [q.FieldCondition(key=key, range=bucket)]
+                if base is not None:
+                    must.append(base)
+                counts.append(shard.count(q.CountRequest(exact=exact, filter=q.Filter(must=must))))
+        return counts
+
+    def recommend(
+        self,
+        queries: Sequence[RecommendQuery],
+        *,
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """Best-score recommendation; several queries are prefetched and fused by RRF."""
+        if not queries:
+            raise ValueError("recommend needs at least one query")
+        flt = edge_filter(filters)
+        if len(queries) == 1:
+            request = q.QueryRequest(
+                limit=limit,
+                offset=offset,
+                query=self._signal(queries[0]),
+                filter=flt,
+                params=self._signal_params(queries[0], limit + offset),
+                with_payload=True,
+            )
+        else:
+            request = q.QueryRequest(
+                limit=limit,
+                offset=offset,
+                query=q.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # stubs leave Rrf out
+                prefetches=self._prefetches(queries, flt, max(candidates, limit + offset)),
+                filter=flt,
+                with_payload=True,
+            )
+        with self._engine("recommend") as shard:
+            return [_hit(p) for p in shard.query(request)]
+
+    def diversify(
+        self,
+        signals: Sequence[Signal],
+        mmr: Mmr,
+        *,
+        fusion: str = "rrf",
+        weights: Sequence[float] | None = None,
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """The signals' best candidates (fused like ``hybrid`` when several) re-ranked by MMR."""
+        if not signals:
+            raise ValueError("diversify needs at least one signal")
+        if len(signals) > 1:
+            check_fusion(signals, fusion, weights)
+        if not 0.0 <= mmr.diversity <= 1.0:
+            raise ValueError(f"diversity must be between 0 and 1, not {mmr.diversity}")
+        flt = edge_filter(filters)
+        pool = max(candidates, limit + offset)
+        prefetches = self._prefetches(signals, flt, pool)
+        if len(prefetches) > 1:
+            fused = _fusion(fusion, weights)
+            prefetches = [q.Prefetch(limit=pool, query=fused, prefetches=prefetches, filter=flt)]
+        vector = compat.dense_values(mmr.vector, mmr.using, self._spec)
+        request = q.QueryRequest(
+            limit=limit,
+            offset=offset,
+            query=q.Mmr(vector, 1.0 - mmr.diversity, pool, mmr.using),
+            prefetches=prefetches,
+            filter=flt,
+            with_payload=True,
+        )
+        with self._engine("search") as shard:
+            return [_hit(p) for p in shard.query(request)]
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def optimize(self) -> None:
@@ -345,6 +456,37 @@ class EdgeIndex:
             sparse = q.SparseVector(list(query.vector.indices), list(query.vector.values))
             return q.Query.Nearest(sparse, using=query.using)
         raise TypeError(f"not a query: {query!r}")
+
+    def _signal(self, signal: Signal) -> q.Query:
+        if isinstance(signal, RecommendQuery):
+            recommend = q.RecommendQuery(
+                positives=[
+                    compat.dense_values(v, signal.using, self._spec) for v in signal.positive
+                ],
+                negatives=[
+                    compat.dense_values(v, signal.using, self._spec) for v in signal.negative
+                ],
+            )
+            return q.Query.RecommendBestScore(recommend, using=signal.using)
+        return self._query(signal)
+
+    def _prefetches(
+        self, signals: Sequence[Signal], flt: q.Filter | None, depth: int
+    ) -> list[q.Prefetch]:
+        return [
+            q.Prefetch(
+                limit=depth,
+                query=self._signal(signal),
+                filter=flt,
+                params=self._signal_params(signal, depth),
+            )
+            for signal in signals
+        ]
+
+    def _signal_params(self, signal: Signal, depth: int) -> q.SearchParams | None:
+        if isinstance(signal, SparseQuery):
+            return None
+        return q.SearchParams(hnsw_ef=max(self.hnsw_ef, depth))
 
     def _params(self, query: Query, depth: int) -> q.SearchParams | None:
         if isinstance(query, DenseQuery):

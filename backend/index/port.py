@@ -114,7 +114,7 @@ Query = DenseQuery | SparseQuery
 FUSIONS = ("rrf", "dbsf")
 
 
-def check_fusion(queries: Sequence[Query], fusion: str, weights: Sequence[float] | None) -> None:
+def check_fusion(queries: Sequence[object], fusion: str, weights: Sequence[float] | None) -> None:
     """Raise ValueError unless the adapters can fuse these queries this way."""
     if not queries:
         raise ValueError("hybrid search needs at least one query")
@@ -126,6 +126,33 @@ def check_fusion(queries: Sequence[Query], fusion: str, weights: Sequence[float]
         raise ValueError("per-signal weights apply to rrf fusion only")
     if len(weights) != len(queries) or any(not w >= 0 for w in weights):
         raise ValueError(f"need one non-negative weight per query, not {list(weights)}")
+
+
+@dataclass(frozen=True)
+class RecommendQuery:
+    """Points like the ``positive`` examples and unlike the ``negative`` ones in the dense
+    vector ``using``: Qdrant's recommend query with the best-score strategy."""
+
+    positive: Sequence[Vector]
+    negative: Sequence[Vector] = ()
+    using: str = "text"
+
+
+# What a candidate list can come from: a nearest-neighbour signal or a recommendation.
+Signal = DenseQuery | SparseQuery | RecommendQuery
+
+
+@dataclass(frozen=True)
+class Mmr:
+    """Re-rank candidates by maximal marginal relevance in the dense vector ``using``.
+
+    Relevance is the similarity to ``vector``; ``diversity`` (0..1) is how much the
+    similarity to results already chosen counts against a candidate (0: relevance only).
+    """
+
+    vector: Vector
+    using: str
+    diversity: float
 
 
 @dataclass(frozen=True)
@@ -210,6 +237,57 @@ class VectorIndex(Protocol):
 
     def count(self, filters: Filters = ...) -> int:
         """Exact number of points matching the filters."""
+
+    def facet(self, key: str, *, filters: Filters = ..., limit: int = 10) -> list[tuple[str, int]]:
+        """Counts of the points matching ``filters`` per value of the keyword field ``key``:
+        the ``limit`` most frequent, by count then value (points without it left out).
+
+        Qdrant's fast facet counts: exact within each segment, summed over segments, so only a
+        point caught in two segments by an update in progress can count twice.
+        """
+
+    def histogram(
+        self,
+        key: str,
+        edges: Sequence[float],
+        *,
+        filters: Filters = ...,
+        exact_up_to: int | None = None,
+    ) -> list[int]:
+        """Counts of the points matching ``filters`` whose number ``key`` lies in
+        ``[edges[i], edges[i + 1])``, one per bucket; a last edge of ``math.inf`` is open.
+
+        Exact when at most ``exact_up_to`` points match ``filters`` (None: always); above,
+        the engine's estimates from its payload index (a few percent off), as exact counting
+        walks every matching point (tens of ms at 100k).
+        """
+
+    def recommend(
+        self,
+        queries: Sequence[RecommendQuery],
+        *,
+        filters: Filters = ...,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """One engine query: best-score recommendation in one vector, or one per vector
+        (each a filtered prefetch) fused by reciprocal rank."""
+
+    def diversify(
+        self,
+        signals: Sequence[Signal],
+        mmr: Mmr,
+        *,
+        fusion: str = "rrf",
+        weights: Sequence[float] | None = None,
+        filters: Filters = ...,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """One engine query: the best ``candidates`` of the signals (fused as ``hybrid`` fuses
+        them when several), re-ranked by MMR; scores are the similarity to ``mmr.vector``."""
 
     def optimize(self) -> None:
         """Build search structures after a bulk load (may take a while; not on a request)."""

@@ -9,6 +9,7 @@ it in its ``meta.json``).
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,8 +32,11 @@ from backend.index.port import (
     Filters,
     Hit,
     IndexDetails,
+    Mmr,
     Point,
     Query,
+    RecommendQuery,
+    Signal,
     SparseQuery,
     StoredPoint,
     check_fusion,
@@ -289,6 +293,136 @@ class QdrantIndex:
             )
         return int(result.count)
 
+    def facet(
+        self, key: str, *, filters: Filters = NO_FILTERS, limit: int = 10
+    ) -> list[tuple[str, int]]:
+        """Counts per value of the keyword field ``key`` among the matching points."""
+        with self._engine("count values"):
+            # Qdrant's fast facet, as in the Edge adapter (local mode always counts exactly).
+            response = self.client.facet(
+                self.collection,
+                key,
+                facet_filter=qdrant_filter(filters),
+                limit=limit,
+                exact=False,
+            )
+        hits = ((str(h.value), int(h.count)) for h in response.hits)
+        return sorted(hits, key=lambda h: (-h[1], h[0]))
+
+    def histogram(
+        self,
+        key: str,
+        edges: Sequence[float],
+        *,
+        filters: Filters = NO_FILTERS,
+        exact_up_to: int | None = None,
+    ) -> list[int]:
+        """Counts per bucket ``[edges[i], edges[i + 1])`` of the number ``key`` (exact up to
+        ``exact_up_to`` matching points, estimated above; local mode always counts exactly)."""
+        base = qdrant_filter(filters)
+        counts = []
+        with self._engine("count values"):
+            exact = exact_up_to is None or (
+                self.client.count(self.collection, count_filter=base, exact=False).count
+                <= exact_up_to
+            )
+            for low, high in zip(edges, edges[1:], strict=False):
+                bucket = models.Range(gte=low, lt=None if math.isinf(high) else high)
+                must: list[models.Condition] = [models.FieldCondition(key=key, range=bucket)]
+                if base is not None:
+                    must.append(base)
+                result = self.client.count(
+                    self.collection, count_filter=models.Filter(must=must), exact=exact
+                )
+                counts.append(int(result.count))
+        return counts
+
+    def recommend(
+        self,
+        queries: Sequence[RecommendQuery],
+        *,
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """Best-score recommendation; several queries are prefetched and fused by RRF."""
+        if not queries:
+            raise ValueError("recommend needs at least one query")
+        flt = qdrant_filter(filters)
+        with self._engine("recommend"):
+            if len(queries) == 1:
+                query, using = self._signal(queries[0])
+                response = self.client.query_points(
+                    self.collection,
+                    query=query,
+                    using=using,
+                    query_filter=flt,
+                    search_params=self._signal_params(queries[0], limit + offset),
+                    limit=limit,
+                    offset=offset,
+                    with_payload=True,
+                )
+            else:
+                response = self.client.query_points(
+                    self.collection,
+                    prefetch=self._prefetches(queries, flt, max(candidates, limit + offset)),
+                    query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                    query_filter=flt,
+                    limit=limit,
+                    offset=offset,
+                    with_payload=True,
+                )
+        return [_hit(p) for p in response.points]
+
+    def diversify(
+        self,
+        signals: Sequence[Signal],
+        mmr: Mmr,
+        *,
+        fusion: str = "rrf",
+        weights: Sequence[float] | None = None,
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
+        offset: int = 0,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """The signals' best candidates (fused like ``hybrid`` when several) re-ranked by MMR."""
+        if not signals:
+            raise ValueError("diversify needs at least one signal")
+        if len(signals) > 1:
+            check_fusion(signals, fusion, weights)
+        if not 0.0 <= mmr.diversity <= 1.0:
+            raise ValueError(f"diversity must be between 0 and 1, not {mmr.diversity}")
+        flt = qdrant_filter(filters)
+        pool = max(candidates, limit + offset)
+        prefetches = self._prefetches(signals, flt, pool)
+        if len(prefetches) > 1:
+            prefetches = [
+                models.Prefetch(
+                    prefetch=prefetches,
+                    query=_fusion(fusion, weights),
+                    filter=flt,
+                    limit=pool,
+                )
+            ]
+        query = models.NearestQuery(
+            nearest=compat.dense_values(mmr.vector, mmr.using, self._spec),
+            mmr=models.Mmr(diversity=mmr.diversity, candidates_limit=pool),
+        )
+        with self._engine("search"):
+            response = self.client.query_points(
+                self.collection,
+                prefetch=prefetches,
+                query=query,
+                using=mmr.using,
+                query_filter=flt,
+                limit=limit,
+                offset=offset,
+                with_payload=True,
+            )
+        return [_hit(p) for p in response.points]
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def optimize(self) -> None:
@@ -368,6 +502,44 @@ class QdrantIndex:
             )
             return sparse, query.using
         raise TypeError(f"not a query: {query!r}")
+
+    def _signal(
+        self, signal: Signal
+    ) -> tuple[list[float] | models.SparseVector | models.RecommendQuery, str]:
+        if isinstance(signal, RecommendQuery):
+            recommend = models.RecommendInput(
+                positive=[
+                    compat.dense_values(v, signal.using, self._spec) for v in signal.positive
+                ],
+                negative=[
+                    compat.dense_values(v, signal.using, self._spec) for v in signal.negative
+                ],
+                strategy=models.RecommendStrategy.BEST_SCORE,
+            )
+            return models.RecommendQuery(recommend=recommend), signal.using
+        return self._query(signal)
+
+    def _prefetches(
+        self, signals: Sequence[Signal], flt: models.Filter | None, depth: int
+    ) -> list[models.Prefetch]:
+        prefetches = []
+        for signal in signals:
+            query, using = self._signal(signal)
+            prefetches.append(
+                models.Prefetch(
+                    query=query,
+                    using=using,
+                    filter=flt,
+                    params=self._signal_params(signal, depth),
+                    limit=depth,
+                )
+            )
+        return prefetches
+
+    def _signal_params(self, signal: Signal, depth: int) -> models.SearchParams | None:
+        if self.local or isinstance(signal, SparseQuery):
+            return None  # local mode is exact and warns about search params
+        return models.SearchParams(hnsw_ef=max(self.hnsw_ef, depth))
 
     def _params(self, query: Query, depth: int) -> models.SearchParams | None:
         if self.local or not isinstance(query, DenseQuery):

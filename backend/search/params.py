@@ -107,3 +107,22 @@ def parse_fusion(args: Args) -> tuple[str | None, dict[str, float] | None]:
     fusion = check_fusion_name(raw_fusion) if raw_fusion else None
     weights = parse_weights(raw_weights) if raw_weights else None
     return fusion, weights
+
+
+def _fraction(raw: str) -> float:
+    """a number from 0 to 1"""
+    value = float(raw)
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise ValueError(raw)
+    return value
+
+
+def parse_diversity(args: Args) -> float:
+    """``diversity`` in 0..1 (0, the default: rank by relevance alone)."""
+    return _one(args, "diversity", _fraction) or 0.0
+
+
+def parse_facets(args: Args) -> bool:
+    """``facets``: whether the answer carries facet counts (true by default)."""
+    wanted = _one(args, "facets", _bool)
+    return True if wanted is None else wanted

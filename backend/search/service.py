@@ -16,7 +16,15 @@ from PIL import Image
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
 from backend.errors import InvalidRequest, NotFound
-from backend.index.port import DenseQuery, Filters, Hit, SparseQuery, VectorIndex, point_id
+from backend.index.port import (
+    DenseQuery,
+    Filters,
+    Hit,
+    Mmr,
+    SparseQuery,
+    VectorIndex,
+    point_id,
+)
 from backend.indexing import FUSED_VECTOR, IMAGE_VECTOR, KEYWORDS_VECTOR, TEXT_VECTOR
 from backend.search import keywords
 from backend.search.signals import Plan, Signal, weighted
@@ -77,9 +85,11 @@ class SearchService:
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
+        diversity: float = 0.0,
     ) -> list[Hit]:
         """Products for a shopper's words in the given mode (see ``plan_text``)."""
-        return self.run(self.plan_text(q, mode=mode), filters=filters, limit=limit, offset=offset)
+        plan = self.plan_text(q, mode=mode)
+        return self.run(plan, filters=filters, limit=limit, offset=offset, diversity=diversity)
 
     def search_image(
         self,
@@ -89,10 +99,11 @@ class SearchService:
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
+        diversity: float = 0.0,
     ) -> list[Hit]:
         """Products that look like the picture (see ``plan_image``)."""
         plan = self.plan_image(picture, mode=mode)
-        return self.run(plan, filters=filters, limit=limit, offset=offset)
+        return self.run(plan, filters=filters, limit=limit, offset=offset, diversity=diversity)
 
     def similar(
         self,
@@ -102,10 +113,12 @@ class SearchService:
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
+        diversity: float = 0.0,
     ) -> list[Hit]:
         """More like this product, never the product itself (see ``plan_similar``)."""
         plan = self.plan_similar(sku, using=using)
-        return self.run(plan, filters=exclude(filters, sku), limit=limit, offset=offset)
+        filters = exclude(filters, sku)
+        return self.run(plan, filters=filters, limit=limit, offset=offset, diversity=diversity)
 
     # -- plans ---------------------------------------------------------------------------------
 
@@ -214,15 +227,22 @@ class SearchService:
 
     # -- running and explaining -------------------------------------------------------------
 
-    def run(self, plan: Plan, *, filters: Filters, limit: int, offset: int) -> list[Hit]:
+    def run(
+        self, plan: Plan, *, filters: Filters, limit: int, offset: int, diversity: float = 0.0
+    ) -> list[Hit]:
         """The page ``offset .. offset + limit`` of the plan's results, filtered in the engine.
 
         Pages never overlap or skip: engines order equal scores (common under RRF and for
         keyword matches) differently for different limits, so hits are fetched from rank 1
         until every hit tied with the page's last one is in, then ties are broken by point id.
+        With ``diversity`` > 0 the fused candidates are re-ranked by MMR (``_run_diverse``).
         """
         if not plan.signals:
             return []
+        if diversity > 0:
+            return self._run_diverse(
+                plan, filters=filters, limit=limit, offset=offset, diversity=diversity
+            )
         end = offset + limit
         fetch = end + PAGE_SLACK
         while True:
@@ -321,6 +341,33 @@ class SearchService:
             weights=plan.weights,
             filters=filters,
             limit=limit,
+            candidates=self.candidates,
+        )
+
+    def _run_diverse(
+        self, plan: Plan, *, filters: Filters, limit: int, offset: int, diversity: float
+    ) -> list[Hit]:
+        """The plan's candidates (fused as without diversity) re-ranked by MMR in the engine.
+
+        MMR measures relevance and likeness in one dense vector: the first dense signal's
+        (text or fused for words, image for a picture, the ``using`` vector for similar). Its
+        order is greedy, so pages concatenate as long as they end within the candidate pool.
+        """
+        queries = [signal.query for signal in plan.signals]
+        dense = next((q for q in queries if isinstance(q, DenseQuery)), None)
+        if dense is None:
+            raise ModeUnavailable(
+                "diversity needs a dense signal to compare products with, and mode=keyword "
+                "ranks by words only: use mode=hybrid or text"
+            )
+        return self.index.diversify(
+            queries,
+            Mmr(dense.vector, dense.using, diversity),
+            fusion=plan.fusion,
+            weights=plan.weights,
+            filters=filters,
+            limit=limit,
+            offset=offset,
             candidates=self.candidates,
         )
 

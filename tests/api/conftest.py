@@ -1,5 +1,6 @@
-"""Admin fixtures: an app that runs upload jobs on its own thread, a token made with the
-``vitrine admin`` command, and ``AdminActions`` that upload and wait like an admin would."""
+"""API fixtures: the demo shop on the second index adapter as well; for admin routes, an app
+that runs upload jobs on its own thread, a token made with the ``vitrine admin`` command, and
+``AdminActions`` that upload and wait like an admin would."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from click.testing import CliRunner
 from backend.app import create_app
 from backend.catalog.db import migrate
 from backend.jobs import get_runner
+from backend.settings import Settings
 from loaders.cli import main
 from loaders.jobs import ThreadJobs
+from loaders.pipeline import load_into
 from tests.conftest import DEMO
 
 FINAL_STATES = ("succeeded", "failed")
@@ -171,3 +174,26 @@ def png_of_size():
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def qdrant_demo_app(tmp_path_factory, model_cache):
+    """The demo catalog loaded through qdrant-client (local mode) instead of Qdrant Edge."""
+    settings = Settings(
+        var_dir=tmp_path_factory.mktemp("demo-qdrant") / "var",
+        model_cache_dir=model_cache,
+        index_backend="qdrant",
+    )
+    summary = load_into(settings, DEMO / "catalog.csv", DEMO / "images")
+    assert summary.failed == 0, summary.errors
+    app = create_app(settings)
+    yield app
+    app.extensions["vitrine_index"].close()
+
+
+@pytest.fixture(params=["edge", "qdrant"])
+def shop(request, demo_app):
+    """The demo shop's app on each index adapter (Qdrant Edge, qdrant-client local mode)."""
+    if request.param == "edge":
+        return demo_app
+    return request.getfixturevalue("qdrant_demo_app")

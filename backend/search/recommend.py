@@ -1,0 +1,101 @@
+"""Recommendations: products like the ones a shopper liked, unlike the ones they skipped.
+
+One engine query with Qdrant's recommend (best-score strategy) over the examples' stored
+vectors: the ``fused`` vector when the collection has one (a fusion head is loaded), else a
+recommend prefetch in ``text`` and one in ``image``, fused by RRF. The shopper's filters are
+inside the query and the example products are never returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from backend.errors import InvalidRequest, NotFound
+from backend.index.port import Filters, Hit, Mmr, RecommendQuery, StoredPoint, point_id
+from backend.indexing import FUSED_VECTOR, IMAGE_VECTOR, TEXT_VECTOR
+from backend.search.service import MAX_TIE_FETCH, PAGE_SLACK, SearchService
+
+MAX_EXAMPLES = 20  # positive and negative each
+NO_FILTERS = Filters()
+
+
+def recommend(
+    service: SearchService,
+    *,
+    positive: Sequence[str],
+    negative: Sequence[str] = (),
+    filters: Filters = NO_FILTERS,
+    limit: int = 10,
+    offset: int = 0,
+    diversity: float = 0.0,
+) -> list[Hit]:
+    """Products like the ``positive`` skus and unlike the ``negative`` ones, filtered.
+
+    Raises InvalidRequest for no positive example, too many, or a sku given as both, and
+    NotFound for a sku the index does not hold.
+    """
+    check_examples(positive, negative)
+    names = [FUSED_VECTOR] if service.fusion is not None else [TEXT_VECTOR, IMAGE_VECTOR]
+    ids = {sku: point_id(sku) for sku in (*positive, *negative)}
+    stored = {p.id: p for p in service.index.retrieve(list(ids.values()), vectors=names)}
+    missing = [sku for sku, pid in ids.items() if pid not in stored]
+    if missing:
+        raise NotFound(f"not in the search index yet: {', '.join(missing)}")
+    liked = [stored[ids[sku]] for sku in positive]
+    skipped = [stored[ids[sku]] for sku in negative]
+    queries = [
+        RecommendQuery(_vectors(liked, name), _vectors(skipped, name), name)
+        for name in names
+        if _vectors(liked, name)
+    ]
+    if not queries:
+        raise NotFound(f"the positive examples have no {' or '.join(names)} vector")
+    filters = replace(filters, exclude_ids=(*filters.exclude_ids, *ids.values()))
+    if diversity > 0:
+        # MMR needs one query vector: the mean of the liked products in the first vector.
+        centre = np.mean(np.stack(list(queries[0].positive)), axis=0)
+        mmr = Mmr(centre / max(float(np.linalg.norm(centre)), 1e-12), queries[0].using, diversity)
+        return service.index.diversify(
+            queries, mmr, filters=filters, limit=limit, offset=offset, candidates=service.candidates
+        )
+    return stable_page(
+        lambda n: service.index.recommend(
+            queries, filters=filters, limit=n, candidates=service.candidates
+        ),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def check_examples(positive: Sequence[str], negative: Sequence[str]) -> None:
+    """InvalidRequest unless there is a positive example, at most MAX_EXAMPLES of each kind,
+    and no sku is both liked and skipped."""
+    if not positive:
+        raise InvalidRequest("positive must name at least one sku the shopper liked")
+    for field, skus in (("positive", positive), ("negative", negative)):
+        if len(skus) > MAX_EXAMPLES:
+            raise InvalidRequest(f"{field} names {len(skus)} skus; at most {MAX_EXAMPLES}")
+    both = sorted(set(positive) & set(negative))
+    if both:
+        raise InvalidRequest(f"a sku cannot be both positive and negative: {', '.join(both)}")
+
+
+def stable_page(fetch: Callable[[int], list[Hit]], *, limit: int, offset: int) -> list[Hit]:
+    """The page ``offset:offset + limit`` of ``fetch(n)`` (its best ``n`` hits), with ties in
+    score broken by point id, fetching deeper until the page's last tie is complete (as
+    ``SearchService`` pages search results)."""
+    end = offset + limit
+    depth = end + PAGE_SLACK
+    while True:
+        hits = sorted(fetch(depth), key=lambda hit: (-hit.score, hit.id))
+        complete = len(hits) < depth or hits[-1].score < hits[end - 1].score
+        if complete or depth >= MAX_TIE_FETCH:
+            return hits[offset:end]
+        depth = min(depth * 2, MAX_TIE_FETCH)
+
+
+def _vectors(points: Sequence[StoredPoint], name: str) -> list[np.ndarray]:
+    return [p.vectors[name] for p in points if name in p.vectors]
