@@ -27,6 +27,7 @@ from backend.index.port import (
     BOOL_FIELDS,
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
+    CandidateQuery,
     CollectionInfo,
     CollectionSpec,
     DenseQuery,
@@ -37,7 +38,6 @@ from backend.index.port import (
     Point,
     Query,
     RecommendQuery,
-    Signal,
     SparseQuery,
     StoredPoint,
     check_fusion,
@@ -182,7 +182,7 @@ class EdgeIndex:
             offset=offset,
             query=self._query(query),
             filter=edge_filter(filters),
-            params=self._params(query, limit + offset),
+            params=self._signal_params(query, limit + offset),
             with_payload=True,
         )
         with self._engine("search") as shard:
@@ -203,16 +203,7 @@ class EdgeIndex:
         check_fusion(queries, fusion, weights)
         flt = edge_filter(filters)
         # Fewer candidates than the page end would silently shorten deep pages.
-        per_signal = max(candidates, limit + offset)
-        prefetches = [
-            q.Prefetch(
-                limit=per_signal,
-                query=self._query(sub),
-                filter=flt,
-                params=self._params(sub, per_signal),
-            )
-            for sub in queries
-        ]
+        prefetches = self._prefetches(queries, flt, max(candidates, limit + offset))
         request = q.QueryRequest(
             limit=limit,
             offset=offset,
@@ -310,7 +301,7 @@ class EdgeIndex:
             request = q.QueryRequest(
                 limit=limit,
                 offset=offset,
-                query=q.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # stubs leave Rrf out
+                query=_fusion("rrf", None),
                 prefetches=self._prefetches(queries, flt, max(candidates, limit + offset)),
                 filter=flt,
                 with_payload=True,
@@ -320,7 +311,7 @@ class EdgeIndex:
 
     def diversify(
         self,
-        signals: Sequence[Signal],
+        signals: Sequence[CandidateQuery],
         mmr: Mmr,
         *,
         fusion: str = "rrf",
@@ -457,7 +448,7 @@ class EdgeIndex:
             return q.Query.Nearest(sparse, using=query.using)
         raise TypeError(f"not a query: {query!r}")
 
-    def _signal(self, signal: Signal) -> q.Query:
+    def _signal(self, signal: CandidateQuery) -> q.Query:
         if isinstance(signal, RecommendQuery):
             recommend = q.RecommendQuery(
                 positives=[
@@ -471,7 +462,7 @@ class EdgeIndex:
         return self._query(signal)
 
     def _prefetches(
-        self, signals: Sequence[Signal], flt: q.Filter | None, depth: int
+        self, signals: Sequence[CandidateQuery], flt: q.Filter | None, depth: int
     ) -> list[q.Prefetch]:
         return [
             q.Prefetch(
@@ -483,15 +474,10 @@ class EdgeIndex:
             for signal in signals
         ]
 
-    def _signal_params(self, signal: Signal, depth: int) -> q.SearchParams | None:
+    def _signal_params(self, signal: CandidateQuery, depth: int) -> q.SearchParams | None:
         if isinstance(signal, SparseQuery):
             return None
         return q.SearchParams(hnsw_ef=max(self.hnsw_ef, depth))
-
-    def _params(self, query: Query, depth: int) -> q.SearchParams | None:
-        if isinstance(query, DenseQuery):
-            return q.SearchParams(hnsw_ef=max(self.hnsw_ef, depth))
-        return None
 
 
 def _fusion(fusion: str, weights: Sequence[float] | None) -> Any:

@@ -139,7 +139,7 @@ class RecommendQuery:
 
 
 # What a candidate list can come from: a nearest-neighbour signal or a recommendation.
-Signal = DenseQuery | SparseQuery | RecommendQuery
+CandidateQuery = DenseQuery | SparseQuery | RecommendQuery
 
 
 @dataclass(frozen=True)
@@ -276,7 +276,7 @@ class VectorIndex(Protocol):
 
     def diversify(
         self,
-        signals: Sequence[Signal],
+        signals: Sequence[CandidateQuery],
         mmr: Mmr,
         *,
         fusion: str = "rrf",

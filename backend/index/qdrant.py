@@ -26,6 +26,7 @@ from backend.index.port import (
     BOOL_FIELDS,
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
+    CandidateQuery,
     CollectionInfo,
     CollectionSpec,
     DenseQuery,
@@ -36,7 +37,6 @@ from backend.index.port import (
     Point,
     Query,
     RecommendQuery,
-    Signal,
     SparseQuery,
     StoredPoint,
     check_fusion,
@@ -214,7 +214,7 @@ class QdrantIndex:
                 query=vector,
                 using=using,
                 query_filter=qdrant_filter(filters),
-                search_params=self._params(query, limit + offset),
+                search_params=self._signal_params(query, limit + offset),
                 limit=limit,
                 offset=offset,
                 with_payload=True,
@@ -236,19 +236,7 @@ class QdrantIndex:
         check_fusion(queries, fusion, weights)
         flt = qdrant_filter(filters)
         # Fewer candidates than the page end would silently shorten deep pages.
-        per_signal = max(candidates, limit + offset)
-        prefetches = []
-        for sub in queries:
-            vector, using = self._query(sub)
-            prefetches.append(
-                models.Prefetch(
-                    query=vector,
-                    using=using,
-                    filter=flt,
-                    params=self._params(sub, per_signal),
-                    limit=per_signal,
-                )
-            )
+        prefetches = self._prefetches(queries, flt, max(candidates, limit + offset))
         with self._engine("search"):
             response = self.client.query_points(
                 self.collection,
@@ -367,7 +355,7 @@ class QdrantIndex:
                 response = self.client.query_points(
                     self.collection,
                     prefetch=self._prefetches(queries, flt, max(candidates, limit + offset)),
-                    query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                    query=_fusion("rrf", None),
                     query_filter=flt,
                     limit=limit,
                     offset=offset,
@@ -377,7 +365,7 @@ class QdrantIndex:
 
     def diversify(
         self,
-        signals: Sequence[Signal],
+        signals: Sequence[CandidateQuery],
         mmr: Mmr,
         *,
         fusion: str = "rrf",
@@ -504,7 +492,7 @@ class QdrantIndex:
         raise TypeError(f"not a query: {query!r}")
 
     def _signal(
-        self, signal: Signal
+        self, signal: CandidateQuery
     ) -> tuple[list[float] | models.SparseVector | models.RecommendQuery, str]:
         if isinstance(signal, RecommendQuery):
             recommend = models.RecommendInput(
@@ -520,7 +508,7 @@ class QdrantIndex:
         return self._query(signal)
 
     def _prefetches(
-        self, signals: Sequence[Signal], flt: models.Filter | None, depth: int
+        self, signals: Sequence[CandidateQuery], flt: models.Filter | None, depth: int
     ) -> list[models.Prefetch]:
         prefetches = []
         for signal in signals:
@@ -536,13 +524,8 @@ class QdrantIndex:
             )
         return prefetches
 
-    def _signal_params(self, signal: Signal, depth: int) -> models.SearchParams | None:
+    def _signal_params(self, signal: CandidateQuery, depth: int) -> models.SearchParams | None:
         if self.local or isinstance(signal, SparseQuery):
-            return None  # local mode is exact and warns about search params
-        return models.SearchParams(hnsw_ef=max(self.hnsw_ef, depth))
-
-    def _params(self, query: Query, depth: int) -> models.SearchParams | None:
-        if self.local or not isinstance(query, DenseQuery):
             return None  # local mode is exact and warns about search params
         return models.SearchParams(hnsw_ef=max(self.hnsw_ef, depth))
 
