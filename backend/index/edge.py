@@ -373,16 +373,16 @@ class EdgeIndex:
 
     def _attach(self) -> None:
         """Open the current version's shard (taking its folder) and tidy superseded ones."""
-        self._attached = True
-        self._stamp = edge_versions.pointer_stamp(self.path)
-        self._checked = time.monotonic()
+        stamp = edge_versions.pointer_stamp(self.path)
         current = edge_versions.read_pointer(self.path)
-        if current is None or not (self.path / current / _ENGINE_CONFIG_FILE).exists():
-            return
-        self._version = current
-        self._shard = self._load()
-        self._spec = self._read_record()
-        self._tidy(current)
+        if current is not None and (self.path / current / _ENGINE_CONFIG_FILE).exists():
+            self._shard = self._load(self.path / current)
+            self._version = current
+            self._spec = self._read_record()
+            self._tidy(current)
+        self._attached = True
+        self._stamp = stamp
+        self._checked = time.monotonic()
 
     def _ensure_attached(self) -> None:
         if not self._pinned and not self._attached:
