@@ -388,30 +388,44 @@ class EdgeIndex:
         if not self._pinned and not self._attached:
             self._attach()
 
-    def _follow(self) -> None:
-        """Swap to the version ``current.json`` names if another process changed it (locked)."""
+    def _follow(self, *, force: bool = False) -> None:
+        """Swap to the version ``current.json`` names if another process changed it (locked).
+
+        ``force``: look now, and follow even a version built for other encoders.
+        """
         if self._pinned or not self._attached:
             return
         now = time.monotonic()
-        if now - self._checked < self.follow_interval:
+        if not force and now - self._checked < self.follow_interval:
             return
         self._checked = now
         stamp = edge_versions.pointer_stamp(self.path)
         if stamp == self._stamp:
             return
         current = edge_versions.read_pointer(self.path)
-        if current is None or current == self._version or current == self._refused:
+        if current is None or current == self._version or (current == self._refused and not force):
             self._stamp = stamp
             return
         folder = self.path / current
         spec = self._read_record(folder)
         if spec is None:
             return  # not written yet: look again next time
-        if self._wanted is not None:
+        if force:
+            self._wanted = spec
+        elif self._wanted is not None:
             try:
                 compat.check_compatible(spec, self._wanted, where=f"at {folder}")
-            except IndexConfigMismatch as exc:
-                log.warning("%s; this process keeps serving %s until restarted", exc, self._where)
+            except IndexConfigMismatch:
+                log.warning(
+                    "index version %s at %s is current but was built with %s; this process "
+                    "serves %s, so it keeps serving version %s until it is restarted with "
+                    "settings for the new version",
+                    current,
+                    self.path,
+                    compat.describe(spec),
+                    compat.describe(self._wanted),
+                    self._version,
+                )
                 self._refused = current
                 return
         try:
@@ -484,8 +498,7 @@ class EdgeIndex:
         edge_versions.write_pointer(self.path, version.version)
         with self._lock:
             if self._attached and self._shard is not None:
-                self._checked = 0.0
-                self._follow()
+                self._follow(force=True)
         if previous is None:
             return True
         deadline = time.monotonic() + release_timeout

@@ -162,7 +162,7 @@ class QdrantIndex:
                 return None
             stored, _ = self._stored_spec()
             spec = stored or CollectionSpec(dense={}, encoders={}, sparse=())
-            version = self._alias_target() if self._versioned else self.collection
+            version = (self._alias_target() if self._versioned else None) or self.collection
             return CollectionInfo(spec=spec, points=self.count(), version=version)
 
     # -- writes -----------------------------------------------------------------------------
