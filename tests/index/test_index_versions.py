@@ -13,7 +13,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 import qdrant_edge as q
 from qdrant_client import QdrantClient, models
 
