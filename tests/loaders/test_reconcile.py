@@ -103,7 +103,14 @@ def test_a_worker_can_call_reconcile_and_a_lost_mark_needs_no_encoding(settings,
 
 
 def test_reconcile_tells_plainly_when_the_server_holds_the_index(settings, settings_env, tmp_path):
-    load_into(settings, write_csv(tmp_path / "catalog.csv", good_rows()), None)
+    assert (
+        load_into(
+            settings,
+            write_csv(tmp_path / "catalog.csv", good_rows()),
+            images_zip(tmp_path / "i.zip"),
+        ).failed
+        == 0
+    )
     index = open_index(settings)  # as `vitrine serve` holds it
     try:
         result = CliRunner().invoke(main, ["reconcile", "--no-progress"], env=settings_env)
