@@ -13,9 +13,11 @@ import threading
 import time
 
 import numpy as np
+import pytest
 import qdrant_edge as q
 from qdrant_client import QdrantClient, models
 
+from backend.errors import IndexUnavailable
 from backend.index.edge import RECORD_FILE, EdgeIndex
 from backend.index.edge_versions import POINTER_FILE, read_pointer, versions
 from backend.index.port import CollectionSpec, DenseQuery, Point, point_id
@@ -301,3 +303,23 @@ def _record(spec: CollectionSpec) -> dict:
     from backend.index.compat import spec_record
 
     return spec_record(spec)
+
+
+def test_edge_clears_a_crashed_build_and_refuses_a_second_concurrent_one(tmp_path):
+    root = tmp_path / "edge"
+    serving = EdgeIndex(root)
+    serving.ensure_collection(SPEC)
+    serving.upsert([to_point(p) for p in PRODUCTS])
+    try:
+        crashed = serving.new_version(SPEC)  # a `vitrine reindex` killed mid-build
+        crashed.upsert([to_point(BY_SKU["mug"])])
+        crashed.close()
+        running = serving.new_version(SPEC)  # the crashed build is cleared, its name reused
+        assert versions(root) == ["v1", "v2"] and running.count() == 0
+        with pytest.raises(IndexUnavailable, match="another rebuild"):
+            serving.new_version(SPEC)  # v2 is open now: its build is running
+        running.drop()
+        running.close()
+        assert versions(root) == ["v1"] and serving.count() == len(PRODUCTS)
+    finally:
+        serving.close()
