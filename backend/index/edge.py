@@ -101,6 +101,7 @@ class EdgeIndex:
         self._stamp: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._refused: str | None = None
+        self._switching = threading.Lock()  # one thread at a time opens a new version
         self._attached = open_current
         if self._pinned:
             if (self._folder / _ENGINE_CONFIG_FILE).exists():
@@ -178,10 +179,10 @@ class EdgeIndex:
 
     def info(self) -> CollectionInfo | None:
         """The recorded spec and exact point count, or None before ``ensure_collection``."""
+        self._follow()
         with self._lock:
             self._check_open()
             self._ensure_attached()
-            self._follow()
             if self._shard is None:
                 return None
             spec = self._spec or CollectionSpec(dense={}, encoders={}, sparse=())
@@ -291,10 +292,10 @@ class EdgeIndex:
 
     def ping(self) -> None:
         """Raise ``IndexUnavailable`` if the index is closed or the shard cannot answer."""
+        self._follow()
         with self._lock:
             self._check_open()
             self._ensure_attached()
-            self._follow()
             if self._shard is not None:
                 with self._engine_errors("answer"):
                     self._shard.info()
@@ -326,10 +327,10 @@ class EdgeIndex:
     @contextmanager
     def _engine(self, action: str) -> Iterator[q.EdgeShard]:
         """Hold the lock around calls on the open shard; engine errors become IndexUnavailable."""
+        self._follow()
         with self._lock:
             self._check_open()
             self._ensure_attached()
-            self._follow()
             if self._shard is None:
                 raise IndexUnavailable(
                     f"the vector index {self._where} has no collection yet: "
@@ -389,16 +390,26 @@ class EdgeIndex:
             self._attach()
 
     def _follow(self, *, force: bool = False) -> None:
-        """Swap to the version ``current.json`` names if another process changed it (locked).
+        """Swap to the version ``current.json`` names if another process changed it.
 
-        ``force``: look now, and follow even a version built for other encoders.
+        Called before taking the lock: the new shard is opened while other threads go on
+        querying the old one, and swapped in under the lock, so calls in flight finish
+        first. ``force``: look now, and follow even a version built for other encoders.
         """
-        if self._pinned or not self._attached:
+        if self._pinned or not self._attached or self._closed:
             return
         now = time.monotonic()
         if not force and now - self._checked < self.follow_interval:
             return
-        self._checked = now
+        if not self._switching.acquire(blocking=force):
+            return  # another thread is switching; this call uses the current shard
+        try:
+            self._checked = now
+            self._switch_if_moved(force=force)
+        finally:
+            self._switching.release()
+
+    def _switch_if_moved(self, *, force: bool) -> None:
         stamp = edge_versions.pointer_stamp(self.path)
         if stamp == self._stamp:
             return
@@ -433,11 +444,15 @@ class EdgeIndex:
         except IndexUnavailable as exc:
             log.warning("cannot switch to index version %s yet: %s", current, exc.message)
             return
-        old, old_version = self._shard, self._version
-        self._shard, self._spec, self._version, self._stamp = shard, spec, current, stamp
+        with self._lock:
+            if self._closed:
+                shard.close()
+                return
+            old, old_version = self._shard, self._version
+            self._shard, self._spec, self._version, self._stamp = shard, spec, current, stamp
+            if old is not None:
+                old.close()
         log.info("index at %s switched from version %s to %s", self.path, old_version, current)
-        if old is not None:
-            old.close()
         if old_version is not None:
             self._tidy(current)
 
@@ -496,9 +511,8 @@ class EdgeIndex:
         previous = edge_versions.read_pointer(self.path)
         version.close()  # releases its folder, so that a serving process can open it
         edge_versions.write_pointer(self.path, version.version)
-        with self._lock:
-            if self._attached and self._shard is not None:
-                self._follow(force=True)
+        if self._attached and self._shard is not None:  # serving here: swap now
+            self._follow(force=True)
         if previous is None:
             return True
         deadline = time.monotonic() + release_timeout
