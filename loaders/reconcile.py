@@ -98,8 +98,9 @@ def reconcile(
     """
     # The index is read before the catalog: a product created in between then looks missing
     # (written twice, harmless), never like an orphan (deleted wrongly).
-    stored = {
-        p.id: p.payload for p in index.scroll(payload=("sku", "content_hash"), page_size=1000)
+    stored: dict[str, tuple[object, object]] = {  # id -> (sku, content_hash) it holds
+        p.id: (p.payload.get("sku"), p.payload.get("content_hash"))
+        for p in index.scroll(payload=("sku", "content_hash"), page_size=1000)
     }
     with session_scope(sessions) as session:
         states = catalog.index_states(session=session)
@@ -109,11 +110,10 @@ def reconcile(
         content, indexed = states[sku]
         pid = point_id(sku)
         expected.add(pid)
-        payload = stored.get(pid)
-        if payload is None:
+        if pid not in stored:
             report.missing.append(sku)
             continue
-        held = payload.get("content_hash")
+        held = stored[pid][1]
         if held is None:  # a point written before payloads carried the hash
             if indexed != content:
                 report.stale.append(sku)
@@ -122,7 +122,7 @@ def reconcile(
         elif indexed != content and mark_catalog:
             report.unmarked.append(sku)
     orphan_ids = sorted(pid for pid in stored if pid not in expected)
-    report.orphans = [str(stored[pid].get("sku") or pid) for pid in orphan_ids]
+    report.orphans = [str(stored[pid][0] or pid) for pid in orphan_ids]
     if dry_run:
         return report
 
