@@ -155,12 +155,15 @@ def test_a_search_loop_answers_every_query_through_a_rebuild_and_switch(index):
         for product in PRODUCTS:  # a slow rebuild: one point at a time
             version.upsert([with_fused(to_point(product))])
         index.switch_to(version, release_timeout=5)
-        time.sleep(0.2)
+        switched_at = len(answers)
+        deadline = time.monotonic() + 30
+        while len(answers) < switched_at + 5 and time.monotonic() < deadline:
+            time.sleep(0.05)  # a few searches on the new version
     finally:
         stop.set()
         thread.join()
     assert errors == []
-    assert len(answers) > 10 and set(answers) == {"mug"}
+    assert len(answers) >= switched_at + 5 and set(answers) == {"mug"}
     info = index.info()
     assert info is not None and info.points == len(PRODUCTS) and "fused" in info.spec.dense
 
@@ -217,14 +220,20 @@ def test_edge_serving_index_follows_a_switch_made_through_another_object(tmp_pat
         version = builder.new_version(SPEC)
         version.upsert([to_point(BY_SKU["mug"])])
 
-        def follow_soon() -> None:  # the server's next request, a moment after the switch
-            time.sleep(0.3)
-            serving.count()
+        stop = threading.Event()
 
-        thread = threading.Thread(target=follow_soon)
+        def requests() -> None:  # the server answering requests meanwhile
+            while not stop.is_set():
+                serving.count()
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=requests)
         thread.start()
-        assert builder.switch_to(version, release_timeout=10) is True
-        thread.join()
+        try:
+            assert builder.switch_to(version, release_timeout=30) is True
+        finally:
+            stop.set()
+            thread.join()
         assert serving.count() == 1 and serving.version == "v2"
         assert versions(root) == ["v2"]
     finally:
