@@ -2,7 +2,8 @@
 
 vitrine migrate                 create or upgrade the catalog database
 vitrine load CATALOG [--images DIR_OR_ZIP]
-vitrine reindex                 rebuild the index from the catalog for the current settings
+vitrine reindex [--offline]     rebuild the index from the catalog for the current settings
+vitrine reconcile [--dry-run]   find and repair differences between the catalog and the index
 vitrine train-fusion [--epochs N] [--seed S] [--out CHECKPOINT.npz]
 vitrine eval --catalog CATALOG [--images DIR_OR_ZIP] --queries QUERIES.jsonl [--out REPORT.json]
 vitrine serve [--host H] [--port P]
@@ -38,10 +39,14 @@ from loaders.evaluation import (
 from loaders.fusion_training import TrainingConfig, train_head
 from loaders.jobs import ThreadJobs, run_worker
 from loaders.pipeline import load_into, opened, reindex_into
+from loaders.reconcile import reconcile_deployment
+from loaders.reindex import rebuild
 from loaders.sources import read_catalog
 
-# Exit codes: 0 done, 1 done but some rows failed, 2 usage, 3 could not run.
+# Exit codes: 0 done, 1 done but some rows failed (or a reconcile dry run found differences),
+# 2 usage, 3 could not run.
 EXIT_ROWS_FAILED = 1
+EXIT_DIFFERENCES = 1
 EXIT_FAILED = 3
 
 
@@ -210,10 +215,26 @@ def eval_(
 
 
 @main.command()
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Drop the index and rebuild it in place (search has no index until it ends).",
+)
+@click.option(
+    "--wait",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for a running server to switch before leaving the old version to it.",
+)
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.pass_obj
-def reindex(settings: Settings, progress: bool) -> None:
-    """Rebuild the search index from the catalog (new encoders or fusion head); offline."""
+def reindex(settings: Settings, offline: bool, wait: float, progress: bool) -> None:
+    """Rebuild the search index from the catalog (new encoders or fusion head).
+
+    A new collection version is built while the current one keeps serving, then made
+    current; a running `vitrine serve` switches to it without a restart.
+    """
     with tqdm(unit="product", desc="reindex", disable=not progress) as bar:
 
         def started(total: int) -> None:
@@ -221,10 +242,38 @@ def reindex(settings: Settings, progress: bool) -> None:
             bar.refresh()
 
         try:
-            done = reindex_into(settings, progress=bar.update, on_start=started)
+            if offline:
+                done = reindex_into(settings, progress=bar.update, on_start=started)
+            else:
+                summary = rebuild(
+                    settings, release_timeout=wait, progress=bar.update, on_start=started
+                )
         except VitrineError as exc:
             _fail(exc)
-    click.echo(f"{done} products indexed")
+    click.echo(f"{done} products indexed" if offline else summary.line())
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only report what differs; change nothing.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.pass_obj
+def reconcile(settings: Settings, dry_run: bool, progress: bool) -> None:
+    """Find and repair products missing from the index, stale vectors and orphan points.
+
+    Exit code 0 when the catalog and the index agree (or now agree), 1 when a dry run found
+    differences.
+    """
+    try:
+        _require_migrated(settings)
+        with tqdm(unit="product", desc="reconcile", disable=not progress) as bar:
+            report = reconcile_deployment(settings, dry_run=dry_run, progress=bar.update)
+    except VitrineError as exc:
+        _fail(exc)
+    for line in report.details():
+        click.echo(f"  {line}")
+    click.echo(("(dry run) " if dry_run else "") + report.line())
+    if dry_run and not report.clean:
+        sys.exit(EXIT_DIFFERENCES)
 
 
 @main.command("train-fusion")

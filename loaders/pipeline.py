@@ -287,10 +287,13 @@ class Deployment:
 
 
 @contextmanager
-def opened(settings: Settings, *, check_collection: bool = True) -> Iterator[Deployment]:
+def opened(
+    settings: Settings, *, check_collection: bool = True, open_current: bool = True
+) -> Iterator[Deployment]:
     """Migrate, load the encoders and open the index from settings; close them afterwards.
 
-    ``check_collection`` creates the collection or checks it fits the settings.
+    ``check_collection`` creates the collection or checks it fits the settings;
+    ``open_current=False`` leaves the serving version to a running server until first use.
     """
     from backend.catalog import db
     from backend.encoders.registry import encoders_from_settings, fusion_from_settings
@@ -301,7 +304,7 @@ def opened(settings: Settings, *, check_collection: bool = True) -> Iterator[Dep
     fusion = fusion_from_settings(settings, text, image)
     engine = db.make_engine(settings.database_url)
     try:
-        index = open_index(settings)
+        index = open_index(settings, open_current=open_current)
         try:
             spec = collection_spec(text, image, fusion)
             if check_collection:
@@ -344,9 +347,10 @@ def reindex_into(
     progress: Callable[[int], object] | None = None,
     on_start: Callable[[int], object] | None = None,
 ) -> int:
-    """Rebuild the index from the catalog for the current encoders and fusion head.
+    """Rebuild the index from the catalog for the current encoders and fusion head, in place.
 
-    Offline: the old collection is deleted first, so search has no index until this ends
+    Offline (``vitrine reindex --offline``; ``loaders.reindex`` rebuilds beside the serving
+    version instead): the old collection is deleted first, so search has no index until this ends
     (the server must be stopped in embedded mode anyway). Interrupted, it leaves the
     remaining products pending, and running it again (or any load) completes them.
     """

@@ -199,6 +199,27 @@ def products_needing_index(*, session: Session, limit: int | None = None) -> lis
     return list(session.scalars(stmt))
 
 
+def index_states(*, session: Session) -> dict[str, tuple[str, str | None]]:
+    """Every product's ``(content_hash, indexed_hash)`` by sku (what reconcile compares)."""
+    stmt = sa.select(Product.sku, Product.content_hash, Product.indexed_hash)
+    return {sku: (content, indexed) for sku, content, indexed in session.execute(stmt)}
+
+
+def set_indexed_hashes(*, session: Session, hashes: Mapping[str, str]) -> None:
+    """Record what a freshly built index holds: ``hashes[sku]``, or nothing for other skus."""
+    session.flush()
+    session.execute(sa.update(Product).values(indexed_hash=None))
+    if hashes:
+        stmt = (
+            sa.update(Product)
+            .where(Product.sku == sa.bindparam("b_sku"))
+            .values(indexed_hash=sa.bindparam("b_hash"))
+        )
+        params = [{"b_sku": sku, "b_hash": h} for sku, h in hashes.items()]
+        session.connection().execute(stmt, params)
+    session.expire_all()
+
+
 def count_indexed(*, session: Session) -> int:
     """How many products have vectors of their current content in the index."""
     stmt = sa.select(sa.func.count()).where(Product.indexed_hash == Product.content_hash)

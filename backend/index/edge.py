@@ -1,17 +1,18 @@
 """The embedded vector index: a Qdrant Edge shard in one folder, inside this process.
 
-The default adapter of ``port.VectorIndex`` (``VITRINE_QDRANT_PATH``). One folder holds one
-collection: the shard Edge writes, plus ``vitrine-collection.json``, the record of the
-encoders and vector sizes that built it (Edge has no collection metadata of its own).
+The default adapter of ``port.VectorIndex`` (``VITRINE_QDRANT_PATH``). Each collection
+version is a folder holding the shard Edge writes, plus ``vitrine-collection.json``, the
+record of the encoders and vector sizes that built it (Edge has no collection metadata of its
+own); ``current.json`` names the version that serves (see ``edge_versions``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
-import os
-import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,8 @@ import qdrant_edge as q
 from numpy.typing import NDArray
 
 from backend.errors import IndexConfigMismatch, IndexUnavailable, VitrineError
-from backend.index import compat
+from backend.index import compat, edge_versions
+from backend.index.edge_versions import write_json_atomic
 from backend.index.port import (
     BOOL_FIELDS,
     FLOAT_FIELDS,
@@ -40,12 +42,13 @@ from backend.index.port import (
     RecommendQuery,
     SparseQuery,
     StoredPoint,
+    VectorIndex,
     check_fusion,
 )
 
 RECORD_FILE = "vitrine-collection.json"
 # Edge writes this file when it creates a shard; its presence means "a shard lives here".
-_ENGINE_CONFIG_FILE = "edge_config.json"
+_ENGINE_CONFIG_FILE = edge_versions.ENGINE_CONFIG_FILE
 RRF_K = 60
 NO_FILTERS = Filters()
 _PAYLOAD_SCHEMA = {
@@ -53,6 +56,7 @@ _PAYLOAD_SCHEMA = {
     **{name: q.PayloadSchemaType.Float for name in FLOAT_FIELDS},
     **{name: q.PayloadSchemaType.Bool for name in BOOL_FIELDS},
 }
+log = logging.getLogger(__name__)
 
 
 class EdgeIndex:
@@ -67,22 +71,65 @@ class EdgeIndex:
     opener gets ``IndexUnavailable``. Within the process every shard call goes through one
     lock: Edge calls hold the GIL anyway (threads gain nothing), and the lock keeps
     ``close()`` from racing a query.
+
+    Versions: ``path`` is the index root; the shard served is the version ``current.json``
+    names. At most every ``follow_interval`` seconds a call looks at that file (one stat),
+    and when another process (``vitrine reindex``) has made a new version current, the shard
+    is swapped under the lock: calls in flight finish on the old one, which is then closed
+    and deleted. A version built for other encoders than this process was opened for
+    (``ensure_collection``) is not followed: it serves from a restart with those settings.
+    ``open_current=False`` opens the root without taking the current version's folder (for
+    a rebuild while a server holds it); the current version is then opened on first use.
+    ``version`` pins the index to one version folder (a rebuild's own writes).
     """
 
-    def __init__(self, path: Path, *, hnsw_ef: int = 128, batch_size: int = 1024) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        hnsw_ef: int = 128,
+        batch_size: int = 1024,
+        open_current: bool = True,
+        version: str | None = None,
+        follow_interval: float = 0.5,
+    ) -> None:
         self.path = Path(path)
         self.hnsw_ef = hnsw_ef
         self.batch_size = batch_size
+        self.follow_interval = follow_interval
         self._lock = threading.RLock()
         self._closed = False
         self._shard: q.EdgeShard | None = None
         self._spec: CollectionSpec | None = None
-        if (self.path / _ENGINE_CONFIG_FILE).exists():
-            self._shard = self._load()
-            self._spec = self._read_record()
+        self._wanted: CollectionSpec | None = None  # what this process serves, once ensured
+        self._pinned = version is not None
+        self._version = version
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked = 0.0
+        self._refused: str | None = None
+        self._switching = threading.Lock()  # one thread at a time opens a new version
+        self._attached = open_current
+        if self._pinned:
+            if (self._folder / _ENGINE_CONFIG_FILE).exists():
+                self._shard = self._load()
+                self._spec = self._read_record()
+            return
+        edge_versions.migrate_legacy(self.path)
+        if open_current:
+            self._attach()
 
     def __repr__(self) -> str:
-        return f"EdgeIndex({str(self.path)!r})"
+        return f"EdgeIndex({str(self.path)!r}, version={self._version!r})"
+
+    @property
+    def version(self) -> str | None:
+        """The version folder served (``v2``), or None before the first collection."""
+        return self._version
+
+    @property
+    def _folder(self) -> Path:
+        """The folder of the shard served (the root only before any version exists)."""
+        return self.path / self._version if self._version else self.path
 
     # -- collection -------------------------------------------------------------------------
 
@@ -90,17 +137,26 @@ class EdgeIndex:
         """Create the shard for ``spec``, or check that the existing one was built for it."""
         with self._lock:
             self._check_open()
+            self._ensure_attached()
             if self._shard is None:
+                if not self._pinned:
+                    self._version = edge_versions.next_version(self.path)
                 # The record goes first: a crash before the shard exists leaves a record that
                 # the next call simply rewrites, never a shard nobody can vouch for.
                 self._write_record(spec)
                 with self._engine_errors("create the collection"):
-                    self._shard = q.EdgeShard.create(str(self.path), _edge_config(spec))
+                    self._shard = q.EdgeShard.create(str(self._folder), _edge_config(spec))
                 self._spec = spec
+                if not self._pinned:
+                    # The pointer last: until it names the version, no one else serves it.
+                    assert self._version is not None
+                    edge_versions.write_pointer(self.path, self._version)
+                    self._stamp = edge_versions.pointer_stamp(self.path)
             else:
                 if self._spec is None:
                     raise IndexConfigMismatch(compat.missing_record_message(self._where, spec))
                 compat.check_compatible(self._spec, spec, where=self._where)
+            self._wanted = spec
             with self._engine("create payload indexes") as shard:
                 existing = shard.info().payload_schema
                 for name, schema in _PAYLOAD_SCHEMA.items():
@@ -109,7 +165,7 @@ class EdgeIndex:
                 shard.flush()
 
     def drop(self) -> None:
-        """Close and delete the shard and its record; the folder stays locked by no one."""
+        """Close and delete the shard and its record (every version, unless pinned to one)."""
         import shutil
 
         with self._lock:
@@ -117,6 +173,10 @@ class EdgeIndex:
             shard, self._shard, self._spec = self._shard, None, None
             if shard is not None:
                 shard.close()
+            if self._pinned:
+                edge_versions.remove(self._folder)
+                return
+            self._version = None
             for child in self.path.iterdir() if self.path.exists() else ():
                 if child.is_dir():
                     shutil.rmtree(child)
@@ -125,12 +185,14 @@ class EdgeIndex:
 
     def info(self) -> CollectionInfo | None:
         """The recorded spec and exact point count, or None before ``ensure_collection``."""
+        self._follow()
         with self._lock:
             self._check_open()
+            self._ensure_attached()
             if self._shard is None:
                 return None
             spec = self._spec or CollectionSpec(dense={}, encoders={}, sparse=())
-            return CollectionInfo(spec=spec, points=self.count())
+            return CollectionInfo(spec=spec, points=self.count(), version=self._version)
 
     def details(self) -> IndexDetails | None:
         """The shard's payload indexes and segments, or None before ``ensure_collection``."""
@@ -356,8 +418,10 @@ class EdgeIndex:
 
     def ping(self) -> None:
         """Raise ``IndexUnavailable`` if the index is closed or the shard cannot answer."""
+        self._follow()
         with self._lock:
             self._check_open()
+            self._ensure_attached()
             if self._shard is not None:
                 with self._engine_errors("answer"):
                     self._shard.info()
@@ -389,8 +453,10 @@ class EdgeIndex:
     @contextmanager
     def _engine(self, action: str) -> Iterator[q.EdgeShard]:
         """Hold the lock around calls on the open shard; engine errors become IndexUnavailable."""
+        self._follow()
         with self._lock:
             self._check_open()
+            self._ensure_attached()
             if self._shard is None:
                 raise IndexUnavailable(
                     f"the vector index {self._where} has no collection yet: "
@@ -410,24 +476,179 @@ class EdgeIndex:
                 f"the vector index {self._where} could not {action}: {exc}"
             ) from exc
 
-    def _load(self) -> q.EdgeShard:
+    def _load(self, folder: Path | None = None) -> q.EdgeShard:
+        folder = folder or self._folder
         try:
-            return q.EdgeShard.load(str(self.path))
+            return q.EdgeShard.load(str(folder))
         except Exception as exc:
             if "WouldBlock" in str(exc):
-                raise IndexUnavailable(compat.folder_in_use_message(self.path)) from exc
-            raise IndexUnavailable(f"cannot open the vector index {self._where}: {exc}") from exc
+                raise IndexUnavailable(compat.folder_in_use_message(folder)) from exc
+            raise IndexUnavailable(f"cannot open the vector index at {folder}: {exc}") from exc
 
-    def _read_record(self) -> CollectionSpec | None:
+    def _read_record(self, folder: Path | None = None) -> CollectionSpec | None:
         try:
-            raw = (self.path / RECORD_FILE).read_text(encoding="utf-8")
+            raw = ((folder or self._folder) / RECORD_FILE).read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
         return compat.spec_from_record(json.loads(raw))
 
     def _write_record(self, spec: CollectionSpec) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.path / RECORD_FILE, compat.spec_record(spec))
+        self._folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self._folder / RECORD_FILE, compat.spec_record(spec))
+
+    # -- versions -----------------------------------------------------------------------------
+
+    def _attach(self) -> None:
+        """Open the current version's shard (taking its folder) and tidy superseded ones."""
+        stamp = edge_versions.pointer_stamp(self.path)
+        current = edge_versions.read_pointer(self.path)
+        if current is not None and (self.path / current / _ENGINE_CONFIG_FILE).exists():
+            self._shard = self._load(self.path / current)
+            self._version = current
+            self._spec = self._read_record()
+            self._tidy(current)
+        self._attached = True
+        self._stamp = stamp
+        self._checked = time.monotonic()
+
+    def _ensure_attached(self) -> None:
+        if not self._pinned and not self._attached:
+            self._attach()
+
+    def _follow(self, *, force: bool = False) -> None:
+        """Swap to the version ``current.json`` names if another process changed it.
+
+        Called before taking the lock: the new shard is opened while other threads go on
+        querying the old one, and swapped in under the lock, so calls in flight finish
+        first. ``force``: look now, and follow even a version built for other encoders.
+        """
+        if self._pinned or not self._attached or self._closed:
+            return
+        now = time.monotonic()
+        if not force and now - self._checked < self.follow_interval:
+            return
+        if not self._switching.acquire(blocking=force):
+            return  # another thread is switching; this call uses the current shard
+        try:
+            self._checked = now
+            self._switch_if_moved(force=force)
+        finally:
+            self._switching.release()
+
+    def _switch_if_moved(self, *, force: bool) -> None:
+        stamp = edge_versions.pointer_stamp(self.path)
+        if stamp == self._stamp:
+            return
+        current = edge_versions.read_pointer(self.path)
+        if current is None or current == self._version or (current == self._refused and not force):
+            self._stamp = stamp
+            return
+        folder = self.path / current
+        spec = self._read_record(folder)
+        if spec is None:
+            return  # not written yet: look again next time
+        if force:
+            self._wanted = spec
+        elif self._wanted is not None:
+            try:
+                compat.check_compatible(spec, self._wanted, where=f"at {folder}")
+            except IndexConfigMismatch:
+                log.warning(
+                    "index version %s at %s is current but was built with %s; this process "
+                    "serves %s, so it keeps serving version %s until it is restarted with "
+                    "settings for the new version",
+                    current,
+                    self.path,
+                    compat.describe(spec),
+                    compat.describe(self._wanted),
+                    self._version,
+                )
+                self._refused = current
+                return
+        try:
+            shard = self._load(folder)
+        except IndexUnavailable as exc:
+            log.warning("cannot switch to index version %s yet: %s", current, exc.message)
+            return
+        with self._lock:
+            if self._closed:
+                shard.close()
+                return
+            old, old_version = self._shard, self._version
+            self._shard, self._spec, self._version, self._stamp = shard, spec, current, stamp
+            if old is not None:
+                old.close()
+        log.info("index at %s switched from version %s to %s", self.path, old_version, current)
+        if old_version is not None:
+            self._tidy(current)
+
+    def _tidy(self, current: str) -> None:
+        """Remove versions older than ``current`` that no one holds; never fails a call."""
+        try:
+            edge_versions.remove_superseded(self.path, keep=current)
+        except OSError as exc:
+            log.warning("could not remove old index versions under %s: %s", self.path, exc)
+
+    def scroll(
+        self, *, payload: Sequence[str] = (), page_size: int = 1000
+    ) -> Iterator[StoredPoint]:
+        """Every point (id and the named payload fields), a page at a time."""
+        offset: Any = None
+        with_payload: list[str] | bool = list(payload) if payload else False
+        while True:
+            request = q.ScrollRequest(
+                offset=offset, limit=page_size, with_payload=with_payload, with_vector=False
+            )
+            with self._engine("read points") as shard:
+                records, offset = shard.scroll(request)
+            for record in records:
+                yield StoredPoint(id=str(record.id), payload=dict(record.payload or {}))
+            if offset is None:
+                return
+
+    def new_version(self, spec: CollectionSpec) -> EdgeIndex:
+        """A new version folder with an empty shard for ``spec``, pinned (see class doc)."""
+        if self._pinned:
+            raise ValueError("a pinned version cannot start another version")
+        with self._lock:
+            self._check_open()
+            current = edge_versions.read_pointer(self.path)
+            edge_versions.remove_abandoned(self.path, current=current)
+            self.path.mkdir(parents=True, exist_ok=True)
+            version = EdgeIndex(
+                self.path,
+                hnsw_ef=self.hnsw_ef,
+                batch_size=self.batch_size,
+                version=edge_versions.next_version(self.path),
+            )
+        version.ensure_collection(spec)
+        return version
+
+    def switch_to(self, version: VectorIndex, *, release_timeout: float = 30.0) -> bool:
+        """Close ``version``, make it current, and remove the old version once released.
+
+        In this process the swap is immediate; a serving process elsewhere follows within
+        ``follow_interval`` of its next call, and the old folder is removed when it lets go
+        (after ``release_timeout`` seconds this returns False and that process removes it).
+        """
+        if not isinstance(version, EdgeIndex) or not version._pinned or version.path != self.path:
+            raise ValueError(f"{version!r} is not a new version of {self!r}")
+        assert version.version is not None
+        previous = edge_versions.read_pointer(self.path)
+        version.close()  # releases its folder, so that a serving process can open it
+        edge_versions.write_pointer(self.path, version.version)
+        if self._attached and self._shard is not None:  # serving here: swap now
+            self._follow(force=True)
+        if previous is None:
+            return True
+        deadline = time.monotonic() + release_timeout
+        while edge_versions.is_held(self.path / previous):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        edge_versions.remove(self.path / previous)
+        edge_versions.remove_superseded(self.path, keep=version.version)
+        return True
 
     def _edge_point(self, point: Point) -> q.Point:
         vector: dict[str, Any] = {
@@ -514,21 +735,6 @@ def _match_bool(flag: bool) -> q.MatchValue:
     # matches no boolean payload at all; numpy's bool is not an int and arrives as a bool.
     value: Any = np.bool_(flag)
     return q.MatchValue(value)
-
-
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _edge_config(spec: CollectionSpec) -> q.EdgeConfig:

@@ -13,8 +13,12 @@ from backend.index.port import VectorIndex
 from backend.settings import Settings
 
 
-def open_index(settings: Settings) -> VectorIndex:
-    """The index adapter ``settings`` ask for, opened."""
+def open_index(settings: Settings, *, open_current: bool = True) -> VectorIndex:
+    """The index adapter ``settings`` ask for, opened.
+
+    ``open_current=False`` leaves an Edge folder's current version to a serving process until
+    first use (a rebuild writes a new version beside it; see ``EdgeIndex``).
+    """
     # Adapters are imported here so that a deployment loads only the engine it uses
     # (qdrant-client brings grpc and httpx; qdrant_edge a 35 MB native module).
     if settings.index_backend == "qdrant" and settings.qdrant_url:
@@ -28,7 +32,7 @@ def open_index(settings: Settings) -> VectorIndex:
     if settings.index_backend == "edge":
         from backend.index.edge import EdgeIndex
 
-        return EdgeIndex(settings.qdrant_path)
+        return EdgeIndex(settings.qdrant_path, open_current=open_current)
     if settings.index_backend == "qdrant":
         from backend.index.qdrant import QdrantIndex
 

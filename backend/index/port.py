@@ -7,7 +7,7 @@ import an engine; loaders and search build ``Point``s, ``Filters`` and queries f
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -170,6 +170,7 @@ class CollectionInfo:
 
     spec: CollectionSpec
     points: int
+    version: str | None = None  # the collection version serving (``v2``, ``products_v2``)
 
 
 @dataclass(frozen=True)
@@ -297,3 +298,22 @@ class VectorIndex(Protocol):
 
     def close(self) -> None:
         """Flush and release the engine (and its folder lock)."""
+
+    def scroll(
+        self, *, payload: Sequence[str] = (), page_size: int = 1000
+    ) -> Iterator[StoredPoint]:
+        """Every point (id and the named payload fields, no vectors), a page at a time."""
+
+    def new_version(self, spec: CollectionSpec) -> VectorIndex:
+        """An empty collection version for ``spec`` beside the serving one, open for writes.
+
+        Search through this index keeps answering from the serving version until
+        ``switch_to`` makes the new one current (a zero-downtime rebuild).
+        """
+
+    def switch_to(self, version: VectorIndex, *, release_timeout: float = 30.0) -> bool:
+        """Serve ``version`` (from ``new_version``) from now on and remove the old version.
+
+        True when the old version is gone; False when another process still holds it after
+        ``release_timeout`` seconds (it is removed there once that process follows).
+        """

@@ -3,13 +3,17 @@
 The second adapter of ``port.VectorIndex`` (``VITRINE_QDRANT_URL``, or
 ``VITRINE_INDEX_BACKEND=qdrant`` for a local-mode folder). The encoders and vector sizes that
 built the collection travel in its Qdrant collection metadata (server 1.16+; local mode keeps
-it in its ``meta.json``).
+it in its ``meta.json``). The name the app queries (``VITRINE_COLLECTION``) is an alias of a
+versioned collection (``products_v1``, ``products_v2``, …), so that a rebuild fills a new
+version and switches the alias in one atomic step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import re
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +43,7 @@ from backend.index.port import (
     RecommendQuery,
     SparseQuery,
     StoredPoint,
+    VectorIndex,
     check_fusion,
 )
 
@@ -50,6 +55,7 @@ _PAYLOAD_SCHEMA = {
     **{name: models.PayloadSchemaType.FLOAT for name in FLOAT_FIELDS},
     **{name: models.PayloadSchemaType.BOOL for name in BOOL_FIELDS},
 }
+log = logging.getLogger(__name__)
 
 
 class QdrantIndex:
@@ -82,6 +88,10 @@ class QdrantIndex:
         )
         self._closed = False
         self._spec: CollectionSpec | None = None
+        # An alias over versioned collections; False for one version (``new_version``),
+        # which shares this client (and its lock) without owning it.
+        self._versioned = True
+        self._owns_client = True
 
     @classmethod
     def server(
@@ -120,18 +130,12 @@ class QdrantIndex:
         """Create the collection for ``spec``, or check that the existing one was built for it."""
         with self._engine("create or check the collection"):
             if not self.client.collection_exists(self.collection):
-                self.client.create_collection(
-                    self.collection,
-                    vectors_config={
-                        name: models.VectorParams(size=int(size), distance=models.Distance.COSINE)
-                        for name, size in spec.dense.items()
-                    },
-                    sparse_vectors_config={
-                        name: models.SparseVectorParams(modifier=models.Modifier.IDF)
-                        for name in spec.sparse
-                    },
-                    metadata={METADATA_KEY: compat.spec_record(spec)},
-                )
+                if self._versioned:
+                    first = self._version_name(1)
+                    self._create(first, spec)
+                    self._point_alias_at(first)
+                else:
+                    self._create(self.collection, spec)
                 existing_indexes: Mapping[str, Any] = {}
             else:
                 stored, existing_indexes = self._stored_spec()
@@ -147,7 +151,13 @@ class QdrantIndex:
     def drop(self) -> None:
         """Delete the collection (and with it its record) if it exists."""
         with self._engine("delete the collection"):
-            if self.client.collection_exists(self.collection):
+            target = self._alias_target()
+            if target is not None:
+                self.client.update_collection_aliases(
+                    change_aliases_operations=[_delete_alias(self.collection)]
+                )
+                self.client.delete_collection(target)
+            elif self.client.collection_exists(self.collection):
                 self.client.delete_collection(self.collection)
             self._spec = None
 
@@ -158,7 +168,8 @@ class QdrantIndex:
                 return None
             stored, _ = self._stored_spec()
             spec = stored or CollectionSpec(dense={}, encoders={}, sparse=())
-            return CollectionInfo(spec=spec, points=self.count())
+            version = (self._alias_target() if self._versioned else None) or self.collection
+            return CollectionInfo(spec=spec, points=self.count(), version=version)
 
     def details(self) -> IndexDetails | None:
         """Payload indexes and segments as Qdrant reports them, or None without a collection."""
@@ -429,7 +440,118 @@ class QdrantIndex:
             if self._closed:
                 return
             self._closed = True
-            self.client.close()
+            if self._owns_client:
+                self.client.close()
+
+    # -- versions -----------------------------------------------------------------------------
+
+    def scroll(
+        self, *, payload: Sequence[str] = (), page_size: int = 1000
+    ) -> Iterator[StoredPoint]:
+        """Every point (id and the named payload fields), a page at a time."""
+        offset: Any = None
+        with_payload: list[str] | bool = list(payload) if payload else False
+        while True:
+            with self._engine("read points"):
+                records, offset = self.client.scroll(
+                    self.collection,
+                    limit=page_size,
+                    offset=offset,
+                    with_payload=with_payload,
+                    with_vectors=False,
+                )
+            for record in records:
+                yield StoredPoint(id=str(record.id), payload=dict(record.payload or {}))
+            if offset is None:
+                return
+
+    def new_version(self, spec: CollectionSpec) -> QdrantIndex:
+        """A new collection ``<name>_v<n>`` for ``spec``; the alias keeps serving the old one."""
+        if not self._versioned:
+            raise ValueError("a collection version cannot start another version")
+        with self._engine("create a collection version"):
+            names = [c.name for c in self.client.get_collections().collections]
+            numbers = [n for name in names if (n := self._version_number(name)) is not None]
+            name = self._version_name(max(numbers, default=0) + 1)
+            self._create(name, spec)
+            version = QdrantIndex(
+                self.client, name, hnsw_ef=self.hnsw_ef, batch_size=self.batch_size
+            )
+            version._lock = self._lock
+            version._versioned = False
+            version._owns_client = False
+        version.ensure_collection(spec)  # payload indexes
+        return version
+
+    def switch_to(self, version: VectorIndex, *, release_timeout: float = 30.0) -> bool:
+        """Point the alias at ``version`` in one atomic step, then delete the old collection.
+
+        A collection from before versions carries the alias's name itself: it is deleted
+        just before the alias is created (the one moment this name does not answer).
+        """
+        if (
+            not isinstance(version, QdrantIndex)
+            or version._versioned
+            or version.client is not (self.client)
+        ):
+            raise ValueError(f"{version!r} is not a new version of {self!r}")
+        with self._engine("switch collection versions"):
+            previous = self._alias_target()
+            operations: list[Any] = []
+            if previous is not None:
+                operations.append(_delete_alias(self.collection))
+            elif self.client.collection_exists(self.collection):
+                log.warning(
+                    "replacing collection %r by an alias of versioned collections", self.collection
+                )
+                self.client.delete_collection(self.collection)
+            operations.append(
+                models.CreateAliasOperation(
+                    create_alias=models.CreateAlias(
+                        collection_name=version.collection, alias_name=self.collection
+                    )
+                )
+            )
+            self.client.update_collection_aliases(change_aliases_operations=operations)
+            self._spec = version._spec
+            if previous is not None and previous != version.collection:
+                self.client.delete_collection(previous)
+        version.close()
+        return True
+
+    def _version_name(self, number: int) -> str:
+        return f"{self.collection}_v{number}"
+
+    def _version_number(self, name: str) -> int | None:
+        match = re.fullmatch(re.escape(self.collection) + r"_v(\d+)", name)
+        return int(match.group(1)) if match else None
+
+    def _alias_target(self) -> str | None:
+        """The collection the alias names, or None (no alias: a collection from before)."""
+        for alias in self.client.get_aliases().aliases:
+            if alias.alias_name == self.collection:
+                return str(alias.collection_name)
+        return None
+
+    def _point_alias_at(self, name: str) -> None:
+        create = models.CreateAlias(collection_name=name, alias_name=self.collection)
+        self.client.update_collection_aliases(
+            change_aliases_operations=[models.CreateAliasOperation(create_alias=create)]
+        )
+
+    def _create(self, name: str, spec: CollectionSpec) -> None:
+        self.client.create_collection(
+            name,
+            vectors_config={
+                vector: models.VectorParams(size=int(size), distance=models.Distance.COSINE)
+                for vector, size in spec.dense.items()
+            },
+            sparse_vectors_config={
+                vector: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                for vector in spec.sparse
+            },
+            metadata={METADATA_KEY: compat.spec_record(spec)},
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -565,6 +687,10 @@ def _open_local(location: str) -> QdrantClient:
     if location == ":memory:":
         return QdrantClient(location=location, force_disable_check_same_thread=True)
     return QdrantClient(path=location, force_disable_check_same_thread=True)
+
+
+def _delete_alias(alias: str) -> models.DeleteAliasOperation:
+    return models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
 
 
 def _hit(point: models.ScoredPoint) -> Hit:

@@ -15,6 +15,7 @@ import pytest
 from qdrant_client import QdrantClient
 
 from backend.index.edge import RECORD_FILE, EdgeIndex
+from backend.index.edge_versions import read_pointer
 from backend.index.port import (
     CollectionSpec,
     Filters,
@@ -132,7 +133,7 @@ def open_backend(kind: str, root: Path) -> VectorIndex:
 def forget_record(kind: str, root: Path) -> None:
     """Drop what Vitrine recorded with the (closed) collection, as a foreign one would lack."""
     if kind == "edge":
-        (root / "edge" / RECORD_FILE).unlink()
+        (root / "edge" / str(read_pointer(root / "edge")) / RECORD_FILE).unlink()
     elif kind == "qdrant_local":
         client = QdrantClient(path=str(root / "qdrant-local"))
         try:
