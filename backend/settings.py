@@ -65,6 +65,7 @@ class Settings:
     url_allow_networks: str = ""  # comma-separated CIDRs fetched even if not public
     job_runner: str = "auto"  # auto | thread | worker
     job_stale_s: int = 900  # a running job silent this long is taken over by `vitrine worker`
+    reconcile_interval_s: int = 3600  # `vitrine worker` reconciles catalog and index (0: never)
     host: str = "127.0.0.1"
     port: int = 8000
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -388,8 +388,9 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
 def worker(settings: Settings, once: bool, poll: float) -> None:
     """Run admin upload jobs from the jobs table (server mode: Qdrant server + PostgreSQL).
 
-    Claims one queued job at a time (several workers may run side by side) and takes over
-    jobs whose runner fell silent for VITRINE_JOB_STALE_S seconds.
+    Claims one queued job at a time (several workers may run side by side), takes over
+    jobs whose runner fell silent for VITRINE_JOB_STALE_S seconds, and between jobs
+    reconciles the catalog and the index every VITRINE_RECONCILE_INTERVAL_S seconds.
     """
     from backend.jobs import JobContext
 
@@ -408,7 +409,13 @@ def worker(settings: Settings, once: bool, poll: float) -> None:
             )
             if not once:
                 click.echo("vitrine worker: waiting for upload jobs  (Ctrl-C to stop)")
-            ran = run_worker(context, poll_s=poll, once=once, on_job=report)
+            ran = run_worker(
+                context,
+                poll_s=poll,
+                once=once,
+                on_job=report,
+                on_reconcile=lambda found: click.echo(f"reconcile: {found.line()}"),
+            )
     except VitrineError as exc:
         _fail(exc)
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -42,6 +43,7 @@ from loaders.pipeline import (
     store_batch,
     validate_rows,
 )
+from loaders.reconcile import ReconcileReport, reconcile
 from loaders.sources import read_catalog
 
 log = logging.getLogger(__name__)
@@ -299,14 +301,19 @@ def run_worker(
     once: bool = False,
     stop: threading.Event | None = None,
     on_job: Callable[[str, LoadSummary | None], object] | None = None,
+    on_reconcile: Callable[[ReconcileReport], object] | None = None,
 ) -> int:
     """``vitrine worker``: claim queued jobs and run them; how many ran.
 
     Jobs whose runner fell silent for ``job_stale_s`` are taken over first. ``once``: stop
-    when the queue is empty instead of polling every ``poll_s`` seconds.
+    when the queue is empty instead of polling every ``poll_s`` seconds. Between jobs, every
+    ``reconcile_interval_s`` seconds (0: never), the catalog and the index are reconciled:
+    what a crash, a reindex's last instant or a lost write left behind is repaired.
     """
     stop = stop or threading.Event()
     silent_for = timedelta(seconds=context.settings.job_stale_s)
+    interval = context.settings.reconcile_interval_s
+    reconciled_at: float | None = None
     ran = 0
     while not stop.is_set():
         recover_abandoned(context, silent_for=silent_for)
@@ -314,6 +321,17 @@ def run_worker(
             job = job_queue.claim_job(session=session)
             job_id = job.id if job is not None else None
         if job_id is None:
+            due = reconciled_at is None or time.monotonic() - reconciled_at >= interval
+            if interval > 0 and due and not once:
+                report = reconcile(
+                    sessions=context.sessions,
+                    index=context.index(),
+                    encoders=Encoders(load=context.encoders, fusion=context.fusion),
+                    settings=context.settings,
+                )
+                reconciled_at = time.monotonic()
+                if on_reconcile is not None:
+                    on_reconcile(report)
             if once:
                 break
             stop.wait(poll_s)

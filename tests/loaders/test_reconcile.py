@@ -3,6 +3,8 @@ found, reported by a dry run without changing anything, then repaired; on both a
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from click.testing import CliRunner
 
@@ -10,7 +12,9 @@ from backend.app import create_app
 from backend.catalog import db
 from backend.catalog.models import Product
 from backend.index.factory import open_index
+from backend.jobs import JobContext
 from loaders.cli import main
+from loaders.jobs import run_worker
 from loaders.pipeline import load_into, opened
 from loaders.reconcile import reconcile
 from tests.catalogs import good_rows, images_zip, write_csv
@@ -118,3 +122,31 @@ def test_reconcile_tells_plainly_when_the_server_holds_the_index(settings, setti
         index.close()
     assert result.exit_code == 3
     assert "in use by another process" in result.output
+
+
+def test_the_worker_reconciles_between_jobs(deployment):
+    settings, _ = deployment
+    stop = threading.Event()
+    reports = []
+
+    def reconciled(report):
+        reports.append(report)
+        stop.set()
+
+    with opened(settings) as opened_deployment:
+        context = JobContext(
+            settings=settings.with_(reconcile_interval_s=60),
+            sessions=opened_deployment.sessions,
+            index=lambda: opened_deployment.index,
+            encoders=opened_deployment.encoders.load,
+            fusion=opened_deployment.encoders.fusion,
+        )
+        assert run_worker(context, poll_s=0.01, stop=stop, on_reconcile=reconciled) == 0
+
+    assert len(reports) == 1
+    assert (reports[0].missing, reports[0].stale, reports[0].orphans) == (
+        ["A-4"],
+        ["A-3"],
+        ["GONE-9"],
+    )
+    assert set(index_skus(settings)) == {"A-1", "A-2", "A-3", "A-4"}
