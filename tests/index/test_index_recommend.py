@@ -124,9 +124,14 @@ def test_diversity_reranks_by_maximal_marginal_relevance(index, diversity):
 
 def test_diversity_over_fused_candidates_uses_the_fused_pool(index):
     # Candidates: the best 3 by RRF of a text and a keyword signal; MMR picks among them only.
+    # Unequal weights keep fused scores apart (equal ones tie a signal's first with the
+    # other's, and engines order ties differently from one query to the next).
     signals = [DenseQuery(QUERY, "text"), SparseQuery(sparse(["kitchen"]))]
-    pool = skus(index.hybrid(signals, limit=3, candidates=3))
-    hits = index.diversify(signals, Mmr(QUERY, "text", 0.5), limit=3, candidates=3)
+    weights = [1.0, 0.3]
+    fused = index.hybrid(signals, weights=weights, limit=4, candidates=4)
+    assert len({round(hit.score, 9) for hit in fused}) == len(fused)  # no ties
+    hits = index.diversify(signals, Mmr(QUERY, "text", 0.5), weights=weights, limit=3, candidates=3)
+    pool = skus(index.hybrid(signals, weights=weights, limit=3, candidates=3))
     assert skus(hits) == mmr_reference(QUERY, pool, 0.5, 3)
 
 
