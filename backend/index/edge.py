@@ -43,6 +43,7 @@ from backend.index.port import (
     SparseQuery,
     StoredPoint,
     VectorIndex,
+    check_diversify,
     check_fusion,
 )
 
@@ -384,12 +385,7 @@ class EdgeIndex:
         candidates: int = 100,
     ) -> list[Hit]:
         """The signals' best candidates (fused like ``hybrid`` when several) re-ranked by MMR."""
-        if not signals:
-            raise ValueError("diversify needs at least one signal")
-        if len(signals) > 1:
-            check_fusion(signals, fusion, weights)
-        if not 0.0 <= mmr.diversity <= 1.0:
-            raise ValueError(f"diversity must be between 0 and 1, not {mmr.diversity}")
+        check_diversify(signals, mmr, fusion, weights)
         flt = edge_filter(filters)
         pool = max(candidates, limit + offset)
         prefetches = self._prefetches(signals, flt, pool)

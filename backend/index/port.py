@@ -155,6 +155,18 @@ class Mmr:
     diversity: float
 
 
+def check_diversify(
+    signals: Sequence[object], mmr: Mmr, fusion: str, weights: Sequence[float] | None
+) -> None:
+    """Raise ValueError unless the adapters can re-rank these signals' candidates by MMR."""
+    if not signals:
+        raise ValueError("diversify needs at least one signal")
+    if len(signals) > 1:
+        check_fusion(signals, fusion, weights)
+    if not 0.0 <= mmr.diversity <= 1.0:
+        raise ValueError(f"diversity must be between 0 and 1, not {mmr.diversity}")
+
+
 @dataclass(frozen=True)
 class Hit:
     """One search result: point id, engine score, stored payload."""
