@@ -160,12 +160,7 @@ class SearchService:
                 signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
         why = None
         if mode == "hybrid" and weights is None and not self.weights and len(signals) > 1:
-            if self.glossary is not None and english is None and keywords.has_cjk(q):
-                # Japanese or Korean for an English-only encoder: its vectors would be noise.
-                signals = [s for s in signals if s.name == "keywords"]
-                why = "words the text encoder cannot read and the glossary does not gloss: keywords"
-            else:
-                signals, why = self._choose(signals, q, words=len((english or q).split()))
+            signals, why = self._choose(signals, q, english=english)
         return self._plan(
             signals,
             fusion=fusion,
@@ -270,15 +265,26 @@ class SearchService:
             ranked[signal.name] = {h.id: SignalRank(r, h.score) for r, h in enumerate(own, 1)}
         return [{name: ranks.get(hit.id) for name, ranks in ranked.items()} for hit in hits]
 
-    def _choose(self, signals: list[Signal], q: str, *, words: int) -> tuple[list[Signal], str]:
-        """The signals hybrid search fuses for this query, and why.
+    def _choose(
+        self, signals: list[Signal], q: str, *, english: str | None
+    ) -> tuple[list[Signal], str]:
+        """The signals hybrid search fuses for this query (``english``: its gloss), and why.
 
-        A description (LONG_QUERY_WORDS words or more) is the text encoder's: the fusion
-        head learnt names and tags, and keyword matches on its incidental words are noise
-        unless one product carries most of them. A short query whose words a product carries
-        (NAMING_COVERAGE) names it: keywords and the head decide, without the text encoder's
-        looser neighbours. Other short queries use every signal.
+        Japanese or Korean for an English-only encoder (a glossary is set but has no gloss
+        for it) goes to keywords: the encoder's vectors of it would be noise. A description
+        (LONG_QUERY_WORDS words or more) is the text encoder's: the fusion head learnt names
+        and tags, and keyword matches on its incidental words are noise unless one product
+        carries most of them. A short query whose words a product carries (NAMING_COVERAGE)
+        names it: keywords and the head decide, without the text encoder's looser neighbours.
+        Other short queries use every signal.
         """
+        if self.glossary is not None and english is None and keywords.has_cjk(q):
+            kept = [s for s in signals if s.name == "keywords"]
+            return (
+                kept,
+                "words the text encoder cannot read and the glossary does not gloss: keywords",
+            )
+        words = len((english or q).split())
         coverage = self._coverage(q)
         if words >= LONG_QUERY_WORDS:
             drop = {"fused"} if coverage >= NAMING_COVERAGE else {"fused", "keywords"}
