@@ -237,13 +237,18 @@ class EdgeIndex:
     # -- reads ------------------------------------------------------------------------------
 
     def search(
-        self, query: Query, *, filters: Filters = NO_FILTERS, limit: int = 10, offset: int = 0
+        self,
+        query: CandidateQuery,
+        *,
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
+        offset: int = 0,
     ) -> list[Hit]:
         """Best matches for one signal, filtered inside the engine."""
         request = q.QueryRequest(
             limit=limit,
             offset=offset,
-            query=self._query(query),
+            query=self._signal(query),
             filter=edge_filter(filters),
             params=self._signal_params(query, limit + offset),
             with_payload=True,
@@ -253,7 +258,7 @@ class EdgeIndex:
 
     def hybrid(
         self,
-        queries: Sequence[Query],
+        queries: Sequence[CandidateQuery],
         *,
         fusion: str = "rrf",
         weights: Sequence[float] | None = None,
@@ -350,27 +355,11 @@ class EdgeIndex:
         """Best-score recommendation; several queries are prefetched and fused by RRF."""
         if not queries:
             raise ValueError("recommend needs at least one query")
-        flt = edge_filter(filters)
         if len(queries) == 1:
-            request = q.QueryRequest(
-                limit=limit,
-                offset=offset,
-                query=self._signal(queries[0]),
-                filter=flt,
-                params=self._signal_params(queries[0], limit + offset),
-                with_payload=True,
-            )
-        else:
-            request = q.QueryRequest(
-                limit=limit,
-                offset=offset,
-                query=_fusion("rrf", None),
-                prefetches=self._prefetches(queries, flt, max(candidates, limit + offset)),
-                filter=flt,
-                with_payload=True,
-            )
-        with self._engine("recommend") as shard:
-            return [_hit(p) for p in shard.query(request)]
+            return self.search(queries[0], filters=filters, limit=limit, offset=offset)
+        return self.hybrid(
+            queries, filters=filters, limit=limit, offset=offset, candidates=candidates
+        )
 
     def diversify(
         self,

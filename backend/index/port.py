@@ -222,13 +222,13 @@ class VectorIndex(Protocol):
         """Remove points by id; unknown ids are ignored."""
 
     def search(
-        self, query: Query, *, filters: Filters = ..., limit: int = 10, offset: int = 0
+        self, query: CandidateQuery, *, filters: Filters = ..., limit: int = 10, offset: int = 0
     ) -> list[Hit]:
         """Best matches for one signal, filtered inside the engine."""
 
     def hybrid(
         self,
-        queries: Sequence[Query],
+        queries: Sequence[CandidateQuery],
         *,
         fusion: str = "rrf",
         weights: Sequence[float] | None = None,

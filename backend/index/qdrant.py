@@ -216,10 +216,15 @@ class QdrantIndex:
     # -- reads ------------------------------------------------------------------------------
 
     def search(
-        self, query: Query, *, filters: Filters = NO_FILTERS, limit: int = 10, offset: int = 0
+        self,
+        query: CandidateQuery,
+        *,
+        filters: Filters = NO_FILTERS,
+        limit: int = 10,
+        offset: int = 0,
     ) -> list[Hit]:
         """Best matches for one signal, filtered inside the engine."""
-        vector, using = self._query(query)
+        vector, using = self._signal(query)
         with self._engine("search"):
             response = self.client.query_points(
                 self.collection,
@@ -235,7 +240,7 @@ class QdrantIndex:
 
     def hybrid(
         self,
-        queries: Sequence[Query],
+        queries: Sequence[CandidateQuery],
         *,
         fusion: str = "rrf",
         weights: Sequence[float] | None = None,
@@ -349,31 +354,11 @@ class QdrantIndex:
         """Best-score recommendation; several queries are prefetched and fused by RRF."""
         if not queries:
             raise ValueError("recommend needs at least one query")
-        flt = qdrant_filter(filters)
-        with self._engine("recommend"):
-            if len(queries) == 1:
-                query, using = self._signal(queries[0])
-                response = self.client.query_points(
-                    self.collection,
-                    query=query,
-                    using=using,
-                    query_filter=flt,
-                    search_params=self._signal_params(queries[0], limit + offset),
-                    limit=limit,
-                    offset=offset,
-                    with_payload=True,
-                )
-            else:
-                response = self.client.query_points(
-                    self.collection,
-                    prefetch=self._prefetches(queries, flt, max(candidates, limit + offset)),
-                    query=_fusion("rrf", None),
-                    query_filter=flt,
-                    limit=limit,
-                    offset=offset,
-                    with_payload=True,
-                )
-        return [_hit(p) for p in response.points]
+        if len(queries) == 1:
+            return self.search(queries[0], filters=filters, limit=limit, offset=offset)
+        return self.hybrid(
+            queries, filters=filters, limit=limit, offset=offset, candidates=candidates
+        )
 
     def diversify(
         self,
