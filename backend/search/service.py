@@ -75,7 +75,7 @@ class SearchService:
     hybrid_fusion: str = "dbsf"
     weights: Mapping[str, float] = field(default_factory=dict)
 
-    # -- the entry points the routes and the evaluation harness call -------------------------
+    # -- one call from words or a picture to hits (the evaluation harness) ------------------
 
     def search_text(
         self,
@@ -85,11 +85,9 @@ class SearchService:
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
-        diversity: float = 0.0,
     ) -> list[Hit]:
         """Products for a shopper's words in the given mode (see ``plan_text``)."""
-        plan = self.plan_text(q, mode=mode)
-        return self.run(plan, filters=filters, limit=limit, offset=offset, diversity=diversity)
+        return self.run(self.plan_text(q, mode=mode), filters=filters, limit=limit, offset=offset)
 
     def search_image(
         self,
@@ -99,26 +97,10 @@ class SearchService:
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
-        diversity: float = 0.0,
     ) -> list[Hit]:
         """Products that look like the picture (see ``plan_image``)."""
         plan = self.plan_image(picture, mode=mode)
-        return self.run(plan, filters=filters, limit=limit, offset=offset, diversity=diversity)
-
-    def similar(
-        self,
-        sku: str,
-        *,
-        using: str | None = None,
-        filters: Filters = NO_FILTERS,
-        limit: int = 10,
-        offset: int = 0,
-        diversity: float = 0.0,
-    ) -> list[Hit]:
-        """More like this product, never the product itself (see ``plan_similar``)."""
-        plan = self.plan_similar(sku, using=using)
-        filters = exclude(filters, sku)
-        return self.run(plan, filters=filters, limit=limit, offset=offset, diversity=diversity)
+        return self.run(plan, filters=filters, limit=limit, offset=offset)
 
     # -- plans ---------------------------------------------------------------------------------
 
@@ -165,7 +147,7 @@ class SearchService:
             signals,
             fusion=fusion,
             weights=weights,
-            terms=tuple(dict.fromkeys(keywords.query_terms(q, translated=english))),
+            terms=tuple(keywords.query_terms(q, translated=english)),
             translated=english,
             why=why,
         )
