@@ -47,7 +47,8 @@ def create_app(
     db.init_app(app)
     encoders_ext.init_app(app)
     text, image = encoders_ext.get_encoders_of(app)
-    index_ext.init_app(app, collection_spec(text, image, encoders_ext.get_fusion_of(app)))
+    fusion, dictionary = encoders_ext.get_fusion_of(app), encoders_ext.get_dictionary_of(app)
+    index_ext.init_app(app, collection_spec(text, image, fusion, dictionary))
     search_ext.init_app(app)
 
     for blueprint in (products.bp, search.bp, system.bp, recommend.bp, admin.bp):
@@ -59,7 +60,8 @@ def create_app(
         sessions=db.get_catalog(app).sessionmaker,
         index=app.extensions[index_ext.EXTENSION].get,
         encoders=lambda: encoders_ext.get_encoders_of(app),
-        fusion=encoders_ext.get_fusion_of(app),
+        fusion=fusion,
+        dictionary=dictionary,
     )
     jobs_ext.init_app(app, jobs or QueuedJobs(), context)
     return app

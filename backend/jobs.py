@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
 from backend.index.port import VectorIndex
+from backend.search.definitions import Dictionary
 from backend.settings import Settings
 
 EXTENSION = "vitrine_jobs"
@@ -33,6 +34,7 @@ class JobContext:
     index: Callable[[], VectorIndex]  # the app's index, opened on demand
     encoders: Callable[[], tuple[TextEncoder, ImageEncoder]]
     fusion: FusionHead | None
+    dictionary: Dictionary | None = None  # definitions of product names (text vectors)
 
 
 class JobRunner(Protocol):

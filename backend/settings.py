@@ -53,6 +53,8 @@ class Settings:
     # Per-signal weights, name:weight (keywords, text, fused, image); unnamed ones weigh 1.
     hybrid_weights: str = ""
     translate_queries: str = "auto"  # auto (for English-only text encoders) | on | off
+    # Dictionary definitions of product names in their text vectors: wordnet | none | a folder.
+    definitions: str = "wordnet"
     # Admin uploads: where the files wait for their job, and the limits they must respect.
     uploads_dir: Path | None = None  # default: <var_dir>/uploads
     max_upload_bytes: int = 256 * 1024 * 1024  # one upload request (catalog + images zip)

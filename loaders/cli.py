@@ -297,7 +297,11 @@ def train_fusion(
     settings: Settings, epochs: int, seed: int, views: int, out: Path | None, progress: bool
 ) -> None:
     """Train the fusion head on the loaded catalog's own text and pictures."""
-    from backend.encoders.registry import encoders_from_settings, glossary_from_settings
+    from backend.encoders.registry import (
+        dictionary_from_settings,
+        encoders_from_settings,
+        glossary_from_settings,
+    )
 
     config = TrainingConfig(epochs=epochs, seed=seed, image_views=views)
     try:
@@ -327,6 +331,7 @@ def train_fusion(
                 media_dir=settings.media_dir,
                 config=config,
                 glossary=glossary_from_settings(settings, text),
+                dictionary=dictionary_from_settings(settings),
                 progress=bar.update,
                 on_epoch=on_epoch,
             )

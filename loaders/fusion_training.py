@@ -32,6 +32,7 @@ from backend.encoders.fusion import FUSED_DIM, HIDDEN, FusionHead, save_head
 from backend.encoders.preprocess import to_rgb, trim_to_content
 from backend.errors import VitrineError
 from backend.indexing import primary_image, product_text_vectors
+from backend.search.definitions import Dictionary
 from backend.search.translate import Glossary
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ def catalog_features(
     media_dir: Path,
     config: TrainingConfig,
     glossary: Glossary | None = None,
+    dictionary: Dictionary | None = None,
     progress: Callable[[int], object] | None = None,
 ) -> Features:
     """Encode every product of the catalog and its training views."""
@@ -149,7 +151,7 @@ def catalog_features(
         started = time.perf_counter()
         pictures = [primary_image(p, media_dir) for p in products]
         skus = [p.sku for p in products]
-        text_rows = product_text_vectors(products, text)
+        text_rows = product_text_vectors(products, text, dictionary)
         views = text_views(products, glossary=glossary)
     with_picture = [i for i, picture in enumerate(pictures) if picture is not None]
     if len(with_picture) < 8:
@@ -325,6 +327,7 @@ def train_head(
     media_dir: Path,
     config: TrainingConfig,
     glossary: Glossary | None = None,
+    dictionary: Dictionary | None = None,
     progress: Callable[[int], object] | None = None,
     on_epoch: Callable[[int, float], object] | None = None,
 ) -> FusionHead:
@@ -336,6 +339,7 @@ def train_head(
         media_dir=media_dir,
         config=config,
         glossary=glossary,
+        dictionary=dictionary,
         progress=progress,
     )
     result = train(features, config, on_epoch=on_epoch)
@@ -349,6 +353,7 @@ def train_head(
         "last_loss": round(result.losses[-1], 4),
         "encode_seconds": round(features.encode_seconds, 1),
         "train_seconds": round(result.seconds, 1),
+        "definitions": dictionary.name if dictionary is not None else None,
     }
     return save_head(
         out, result.weights, text_encoder=text.name, image_encoder=image.name, trained=trained

@@ -152,7 +152,7 @@ def run_job(
         _finish(context, job_id, summary, failed="the job has no uploaded catalog to load")
         return summary
     catalog_path = Path(catalog_file)
-    encoders = Encoders(load=context.encoders, fusion=context.fusion)
+    encoders = Encoders(context.encoders, context.fusion, context.dictionary)
     try:
         index = context.index()
         source = open_images(images_path)
@@ -326,7 +326,7 @@ def run_worker(
                 report = reconcile(
                     sessions=context.sessions,
                     index=context.index(),
-                    encoders=Encoders(load=context.encoders, fusion=context.fusion),
+                    encoders=Encoders(context.encoders, context.fusion, context.dictionary),
                     settings=context.settings,
                 )
                 reconciled_at = time.monotonic()

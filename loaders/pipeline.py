@@ -26,6 +26,7 @@ from backend.errors import InvalidCatalogRow, VitrineError
 from backend.index.port import CollectionSpec, VectorIndex
 from backend.indexing import build_points, collection_spec
 from backend.media import decode_image, store_image
+from backend.search.definitions import Dictionary
 from backend.settings import Settings
 from loaders.fetch import UrlPolicy
 from loaders.images import ImageSource, open_images, read_image_ref
@@ -76,6 +77,7 @@ class Encoders:
 
     load: Callable[[], tuple[TextEncoder, ImageEncoder]]
     fusion: FusionHead | None = None
+    dictionary: Dictionary | None = None  # definitions of product names (text vectors)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -205,7 +207,12 @@ def index_products(
     products = list(catalog.get_products(session=session, skus=skus).values())
     assert settings.media_dir is not None
     points = build_points(
-        products, text=text, image=image, media_dir=settings.media_dir, fusion=encoders.fusion
+        products,
+        text=text,
+        image=image,
+        media_dir=settings.media_dir,
+        fusion=encoders.fusion,
+        dictionary=encoders.dictionary,
     )
     index.upsert(points)
     catalog.mark_indexed(session=session, hashes={p.sku: p.content_hash for p in products})
@@ -296,23 +303,28 @@ def opened(
     ``open_current=False`` leaves the serving version to a running server until first use.
     """
     from backend.catalog import db
-    from backend.encoders.registry import encoders_from_settings, fusion_from_settings
+    from backend.encoders.registry import (
+        dictionary_from_settings,
+        encoders_from_settings,
+        fusion_from_settings,
+    )
     from backend.index.factory import open_index
 
     db.migrate(settings.database_url)
     text, image = encoders_from_settings(settings)
     fusion = fusion_from_settings(settings, text, image)
+    dictionary = dictionary_from_settings(settings)
     engine = db.make_engine(settings.database_url)
     try:
         index = open_index(settings, open_current=open_current)
         try:
-            spec = collection_spec(text, image, fusion)
+            spec = collection_spec(text, image, fusion, dictionary)
             if check_collection:
                 index.ensure_collection(spec)
             yield Deployment(
                 sessions=db.make_sessionmaker(engine),
                 index=index,
-                encoders=Encoders(lambda: (text, image), fusion),
+                encoders=Encoders(lambda: (text, image), fusion, dictionary),
                 spec=spec,
             )
         finally:

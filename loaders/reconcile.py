@@ -167,7 +167,12 @@ def write_products(
     assert settings.media_dir is not None
     text, image = encoders.load()
     points = build_points(
-        products, text=text, image=image, media_dir=settings.media_dir, fusion=encoders.fusion
+        products,
+        text=text,
+        image=image,
+        media_dir=settings.media_dir,
+        fusion=encoders.fusion,
+        dictionary=encoders.dictionary,
     )
     index.upsert(points)
     hashes = {p.sku: p.content_hash for p in products}

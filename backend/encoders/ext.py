@@ -6,18 +6,26 @@ from flask import Flask, current_app
 
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
-from backend.encoders.registry import encoders_from_settings, fusion_from_settings
+from backend.encoders.registry import (
+    dictionary_from_settings,
+    encoders_from_settings,
+    fusion_from_settings,
+)
+from backend.search.definitions import Dictionary
 
 EXTENSION = "vitrine_encoders"
 FUSION_EXTENSION = "vitrine_fusion"
+DICTIONARY_EXTENSION = "vitrine_dictionary"
 
 
 def init_app(app: Flask) -> None:
-    """Load the configured text and image encoders and fusion head onto the app."""
+    """Load the configured text and image encoders and fusion head onto the app, and name
+    the dictionary that defines product names (read when the app first indexes)."""
     settings = app.config["VITRINE_SETTINGS"]
     text, image = encoders_from_settings(settings)
     app.extensions[EXTENSION] = (text, image)
     app.extensions[FUSION_EXTENSION] = fusion_from_settings(settings, text, image)
+    app.extensions[DICTIONARY_EXTENSION] = dictionary_from_settings(settings)
 
 
 def get_encoders_of(app: Flask) -> tuple[TextEncoder, ImageEncoder]:
@@ -30,6 +38,12 @@ def get_fusion_of(app: Flask) -> FusionHead | None:
     """An app's fusion head, or None when it serves without one."""
     head: FusionHead | None = app.extensions[FUSION_EXTENSION]
     return head
+
+
+def get_dictionary_of(app: Flask) -> Dictionary | None:
+    """An app's dictionary of product names, or None when text vectors go without."""
+    dictionary: Dictionary | None = app.extensions[DICTIONARY_EXTENSION]
+    return dictionary
 
 
 def get_encoders() -> tuple[TextEncoder, ImageEncoder]:

@@ -19,6 +19,7 @@ from typing import Literal, TypeVar
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead, head_for
 from backend.errors import ConfigurationError
+from backend.search.definitions import Dictionary, dictionary_for
 from backend.search.translate import Glossary
 from backend.settings import Settings
 
@@ -232,6 +233,11 @@ def glossary_from_settings(settings: Settings, text: TextEncoder) -> Glossary | 
         if not _glossary:
             _glossary.append(Glossary())
         return _glossary[0]
+
+
+def dictionary_from_settings(settings: Settings) -> Dictionary | None:
+    """The dictionary whose definitions of product names join their text vectors, or None."""
+    return dictionary_for(settings.definitions)
 
 
 def encoders_from_settings(settings: Settings) -> tuple[TextEncoder, ImageEncoder]:
