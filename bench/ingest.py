@@ -1,6 +1,6 @@
 """Ingest throughput: products/s through the real pipeline (validate, store, encode, index).
 
-    .venv/bin/python bench/ingest.py [--text-only 5000] [--with-images 2000]
+    .venv/bin/python bench/ingest.py [--text-only 5000] [--with-images 2000] [--definitions none]
 
 Writes nothing to the repo; prints a Markdown table row per run.
 """
@@ -21,9 +21,11 @@ from bench.synthetic import DEMO, write_catalog  # noqa: E402
 from loaders.pipeline import load_into  # noqa: E402
 
 
-def run(count: int, *, images: bool, model_cache: Path) -> None:
+def run(count: int, *, images: bool, model_cache: Path, definitions: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(var_dir=Path(tmp) / "var", model_cache_dir=model_cache)
+        settings = Settings(
+            var_dir=Path(tmp) / "var", model_cache_dir=model_cache, definitions=definitions
+        )
         encoders_from_settings(settings)  # model loading is not ingest
         catalog = write_catalog(Path(tmp) / "catalog.csv", count, images=images)
         started = time.perf_counter()
@@ -38,14 +40,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--text-only", type=int, default=5000)
     parser.add_argument("--with-images", type=int, default=2000)
+    parser.add_argument("--definitions", default="wordnet", help="VITRINE_DEFINITIONS")
     args = parser.parse_args()
     model_cache = Path("var/models")
     print("| run | products | time (load, incl. optimize) | throughput |")
     print("|---|---|---|---|")
     if args.text_only:
-        run(args.text_only, images=False, model_cache=model_cache)
+        run(args.text_only, images=False, model_cache=model_cache, definitions=args.definitions)
     if args.with_images:
-        run(args.with_images, images=True, model_cache=model_cache)
+        run(args.with_images, images=True, model_cache=model_cache, definitions=args.definitions)
 
 
 if __name__ == "__main__":

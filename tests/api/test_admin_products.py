@@ -57,7 +57,7 @@ def test_index_overview(loaded):
         "sku": "keyword",
     }
     vectors = body["collection"]["vectors"]
-    assert vectors["text"] == {"size": 384, "encoder": "minilm", "distance": "cosine"}
+    assert vectors["text"] == {"size": 384, "encoder": "minilm+wordnet-3.0", "distance": "cosine"}
     assert vectors["image"]["encoder"] == body["encoders"]["image"]
     assert body["collection"]["sparse_vectors"] == ["keywords"]
     assert body["collection"]["points"] == 3
