@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.catalog import service as catalog
 from backend.catalog.db import session_scope
+from backend.catalog.models import Product
 from backend.catalog.schema import ImageData, ProductData
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
 from backend.errors import InvalidCatalogRow, VitrineError
-from backend.index.port import CollectionSpec, VectorIndex
+from backend.index.port import CollectionSpec, Point, VectorIndex
 from backend.indexing import build_points, collection_spec
 from backend.media import decode_image, store_image
 from backend.search.definitions import Dictionary
@@ -78,6 +79,18 @@ class Encoders:
     load: Callable[[], tuple[TextEncoder, ImageEncoder]]
     fusion: FusionHead | None = None
     dictionary: Dictionary | None = None  # definitions of product names (text vectors)
+
+    def points(self, products: Sequence[Product], *, media_dir: Path) -> list[Point]:
+        """The products' index points, encoded with these encoders, head and dictionary."""
+        text, image = self.load()
+        return build_points(
+            products,
+            text=text,
+            image=image,
+            media_dir=media_dir,
+            fusion=self.fusion,
+            dictionary=self.dictionary,
+        )
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -203,18 +216,9 @@ def index_products(
     """Encode and upsert these products' points, then mark them indexed; how many."""
     if not skus:
         return 0
-    text, image = encoders.load()
     products = list(catalog.get_products(session=session, skus=skus).values())
     assert settings.media_dir is not None
-    points = build_points(
-        products,
-        text=text,
-        image=image,
-        media_dir=settings.media_dir,
-        fusion=encoders.fusion,
-        dictionary=encoders.dictionary,
-    )
-    index.upsert(points)
+    index.upsert(encoders.points(products, media_dir=settings.media_dir))
     catalog.mark_indexed(session=session, hashes={p.sku: p.content_hash for p in products})
     return len(products)
 

@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.catalog import service as catalog
 from backend.catalog.db import session_scope
 from backend.index.port import VectorIndex, point_id
-from backend.indexing import build_points
 from backend.settings import Settings
 from loaders.pipeline import Encoders, batched, opened
 
@@ -165,16 +164,7 @@ def write_products(
     if not products:
         return {}
     assert settings.media_dir is not None
-    text, image = encoders.load()
-    points = build_points(
-        products,
-        text=text,
-        image=image,
-        media_dir=settings.media_dir,
-        fusion=encoders.fusion,
-        dictionary=encoders.dictionary,
-    )
-    index.upsert(points)
+    index.upsert(encoders.points(products, media_dir=settings.media_dir))
     hashes = {p.sku: p.content_hash for p in products}
     if mark_catalog:
         catalog.mark_indexed(session=session, hashes=hashes)
