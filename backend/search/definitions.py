@@ -89,7 +89,7 @@ class Dictionary:
         self._lock = threading.Lock()
 
     def _nouns(self) -> _Nouns:
-        """The noun files, read on first use (about a second; 40 MB while held)."""
+        """The noun files, read on first use (under a second here) and kept from then on."""
         with self._lock:
             if self._words is None:
                 try:
@@ -107,18 +107,18 @@ class Dictionary:
     def senses(self, name: str) -> list[Sense]:
         """The common-noun senses of a product name, most frequent first, or [] if none.
 
-        The longest ending of the name that WordNet has is looked up ("Closed umbrella" is an
-        umbrella, "Lab coat" a lab coat), in its singular; proper names (the Bikini atoll) are
-        left out.
+        The longest ending of the name that WordNet has as a common noun is looked up
+        ("Closed umbrella" is an umbrella, "Lab coat" a lab coat), in its singular; proper
+        names (the Bikini atoll) are left out.
         """
         nouns = self._nouns()
         words = _WORD.findall(name.lower().replace("\u2019", "'"))
         for start in range(len(words)):
             for lemma in nouns.base_forms(words[start:]):
                 offsets = nouns.index.get(lemma)
-                if offsets:
-                    senses = [nouns.sense(offset) for offset in offsets]
-                    return [s for s in senses if s is not None]
+                senses = [s for o in offsets or () if (s := nouns.sense(o)) is not None]
+                if senses:
+                    return senses
         return []
 
     def define(
