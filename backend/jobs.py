@@ -34,7 +34,7 @@ class JobContext:
     index: Callable[[], VectorIndex]  # the app's index, opened on demand
     encoders: Callable[[], tuple[TextEncoder, ImageEncoder]]
     fusion: FusionHead | None
-    dictionary: Dictionary | None = None  # definitions of product names (text vectors)
+    dictionary: Dictionary | None  # definitions of product names (text vectors)
 
 
 class JobRunner(Protocol):

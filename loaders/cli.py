@@ -411,6 +411,7 @@ def worker(settings: Settings, once: bool, poll: float) -> None:
                 index=lambda: deployment.index,
                 encoders=deployment.encoders.load,
                 fusion=deployment.encoders.fusion,
+                dictionary=deployment.encoders.dictionary,
             )
             if not once:
                 click.echo("vitrine worker: waiting for upload jobs  (Ctrl-C to stop)")

@@ -140,6 +140,7 @@ def test_the_worker_reconciles_between_jobs(deployment):
             index=lambda: opened_deployment.index,
             encoders=opened_deployment.encoders.load,
             fusion=opened_deployment.encoders.fusion,
+            dictionary=opened_deployment.encoders.dictionary,
         )
         assert run_worker(context, poll_s=0.01, stop=stop, on_reconcile=reconciled) == 0
 
