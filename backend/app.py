@@ -48,7 +48,8 @@ def create_app(
     encoders_ext.init_app(app)
     text, image = encoders_ext.get_encoders_of(app)
     fusion, dictionary = encoders_ext.get_fusion_of(app), encoders_ext.get_dictionary_of(app)
-    index_ext.init_app(app, collection_spec(text, image, fusion, dictionary))
+    multilingual = encoders_ext.get_multilingual_of(app)
+    index_ext.init_app(app, collection_spec(text, image, fusion, dictionary, multilingual))
     search_ext.init_app(app)
 
     for blueprint in (products.bp, search.bp, system.bp, recommend.bp, admin.bp):
@@ -62,6 +63,7 @@ def create_app(
         encoders=lambda: encoders_ext.get_encoders_of(app),
         fusion=fusion,
         dictionary=dictionary,
+        multilingual=multilingual,
     )
     jobs_ext.init_app(app, jobs or QueuedJobs(), context)
     return app

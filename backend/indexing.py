@@ -15,8 +15,9 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from backend.catalog.models import Product
-from backend.encoders.base import ImageEncoder, TextEncoder
+from backend.encoders.base import ImageEncoder, TextEncoder, l2_normalize
 from backend.encoders.fusion import FusionHead
+from backend.encoders.multilingual import MultilingualEncoder
 from backend.index.port import CollectionSpec, Point, SparseVector, point_id
 from backend.search import keywords
 from backend.search.definitions import Dictionary
@@ -24,6 +25,7 @@ from backend.search.definitions import Dictionary
 TEXT_VECTOR = "text"
 IMAGE_VECTOR = "image"
 FUSED_VECTOR = "fused"
+MULTILINGUAL_VECTOR = "multilingual"
 KEYWORDS_VECTOR = "keywords"
 DESCRIPTION_WORDS = 40
 
@@ -33,8 +35,10 @@ def collection_spec(
     image: ImageEncoder,
     fusion: FusionHead | None = None,
     dictionary: Dictionary | None = None,
+    multilingual: MultilingualEncoder | None = None,
 ) -> CollectionSpec:
-    """The collection the encoders (and the fusion head, if any) produce vectors for.
+    """The collection the encoders (and the fusion head and multilingual encoder, if any)
+    produce vectors for.
 
     The text vector's recipe is recorded with its encoder (``minilm+wordnet-3.0``), so an
     index built with other definitions, or none, is found out and rebuilt.
@@ -45,6 +49,9 @@ def collection_spec(
     if fusion is not None:
         dense[FUSED_VECTOR] = fusion.dim
         encoders[FUSED_VECTOR] = fusion.name
+    if multilingual is not None:
+        dense[MULTILINGUAL_VECTOR] = multilingual.dim
+        encoders[MULTILINGUAL_VECTOR] = multilingual.name
     return CollectionSpec(dense=dense, encoders=encoders, sparse=(KEYWORDS_VECTOR,))
 
 
@@ -88,6 +95,23 @@ def product_text_vectors(
     norms = np.linalg.norm(mean, axis=1, keepdims=True)
     normalised: NDArray[np.float32] = (mean / np.maximum(norms, 1e-12)).astype(np.float32)
     return normalised
+
+
+def product_multilingual_vectors(
+    products: Sequence[Product], encoder: MultilingualEncoder
+) -> NDArray[np.float32]:
+    """The multilingual vectors of products: the normalised mean of the whole product text's
+    vector (``product_text``) and that of its names in every language the catalog carries
+    ("Gloves. 手套"), both as e5 passages.
+
+    The names let a query in a language the catalog carries meet the product's own name; the
+    whole text lets one in any other language meet its English words. On the held-out names
+    in Japanese, Spanish, French and German the mean ranked the right product better than
+    either alone (docs/benchmarks.md).
+    """
+    whole = encoder.passages([product_text(p) for p in products])
+    names = encoder.passages([". ".join([p.title, *p.titles.values()]) for p in products])
+    return l2_normalize(whole + names)
 
 
 def keyword_fields(product: Product) -> dict[str, list[str]]:
@@ -141,9 +165,13 @@ def build_points(
     media_dir: Path,
     fusion: FusionHead | None = None,
     dictionary: Dictionary | None = None,
+    multilingual: MultilingualEncoder | None = None,
 ) -> list[Point]:
     """Encode a batch of products (texts and primary images in one pass each) into points."""
     text_vectors = product_text_vectors(products, text, dictionary)
+    multilingual_vectors = (
+        product_multilingual_vectors(products, multilingual) if multilingual is not None else None
+    )
     pictures = {i: pic for i, p in enumerate(products) if (pic := primary_image(p, media_dir))}
     image_vectors = image.encode(list(pictures.values())) if pictures else None
     image_rows = {i: row for row, i in enumerate(pictures)}
@@ -162,6 +190,8 @@ def build_points(
             vectors[IMAGE_VECTOR] = image_vectors[image_rows[i]]
         if fused_vectors is not None:
             vectors[FUSED_VECTOR] = fused_vectors[i]
+        if multilingual_vectors is not None:
+            vectors[MULTILINGUAL_VECTOR] = multilingual_vectors[i]
         points.append(
             Point(
                 id=point_id(product.sku),

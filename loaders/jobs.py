@@ -152,7 +152,7 @@ def run_job(
         _finish(context, job_id, summary, failed="the job has no uploaded catalog to load")
         return summary
     catalog_path = Path(catalog_file)
-    encoders = Encoders(context.encoders, context.fusion, context.dictionary)
+    encoders = Encoders(context.encoders, context.fusion, context.dictionary, context.multilingual)
     try:
         index = context.index()
         source = open_images(images_path)
@@ -326,7 +326,9 @@ def run_worker(
                 report = reconcile(
                     sessions=context.sessions,
                     index=context.index(),
-                    encoders=Encoders(context.encoders, context.fusion, context.dictionary),
+                    encoders=Encoders(
+                        context.encoders, context.fusion, context.dictionary, context.multilingual
+                    ),
                     settings=context.settings,
                 )
                 reconciled_at = time.monotonic()

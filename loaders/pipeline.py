@@ -23,6 +23,7 @@ from backend.catalog.models import Product
 from backend.catalog.schema import ImageData, ProductData
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
+from backend.encoders.multilingual import MultilingualEncoder
 from backend.errors import InvalidCatalogRow, VitrineError
 from backend.index.port import CollectionSpec, Point, VectorIndex
 from backend.indexing import build_points, collection_spec
@@ -79,6 +80,7 @@ class Encoders:
     load: Callable[[], tuple[TextEncoder, ImageEncoder]]
     fusion: FusionHead | None = None
     dictionary: Dictionary | None = None  # definitions of product names (text vectors)
+    multilingual: MultilingualEncoder | None = None  # the multilingual vector's encoder
 
     def points(self, products: Sequence[Product], *, media_dir: Path) -> list[Point]:
         """The products' index points, encoded with these encoders, head and dictionary."""
@@ -90,6 +92,7 @@ class Encoders:
             media_dir=media_dir,
             fusion=self.fusion,
             dictionary=self.dictionary,
+            multilingual=self.multilingual,
         )
 
 
@@ -311,6 +314,7 @@ def opened(
         dictionary_from_settings,
         encoders_from_settings,
         fusion_from_settings,
+        multilingual_from_settings,
     )
     from backend.index.factory import open_index
 
@@ -318,17 +322,18 @@ def opened(
     text, image = encoders_from_settings(settings)
     fusion = fusion_from_settings(settings, text, image)
     dictionary = dictionary_from_settings(settings)
+    multilingual = multilingual_from_settings(settings)
     engine = db.make_engine(settings.database_url)
     try:
         index = open_index(settings, open_current=open_current)
         try:
-            spec = collection_spec(text, image, fusion, dictionary)
+            spec = collection_spec(text, image, fusion, dictionary, multilingual)
             if check_collection:
                 index.ensure_collection(spec)
             yield Deployment(
                 sessions=db.make_sessionmaker(engine),
                 index=index,
-                encoders=Encoders(lambda: (text, image), fusion, dictionary),
+                encoders=Encoders(lambda: (text, image), fusion, dictionary, multilingual),
                 spec=spec,
             )
         finally:

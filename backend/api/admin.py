@@ -17,7 +17,7 @@ from backend.catalog import service as catalog
 from backend.catalog import tokens
 from backend.catalog.db import get_session
 from backend.catalog.models import LoadJob
-from backend.encoders.ext import get_encoders, get_fusion
+from backend.encoders.ext import get_encoders, get_fusion, get_multilingual
 from backend.errors import (
     IndexUnavailable,
     InvalidRequest,
@@ -183,6 +183,7 @@ def index_overview() -> dict[str, Any]:
     indexed = catalog.count_indexed(session=session)
     text, image = get_encoders()
     fusion = get_fusion()
+    multilingual = get_multilingual()
     index = get_index()
     info = index.info()
     details = index.details()
@@ -217,6 +218,7 @@ def index_overview() -> dict[str, Any]:
             "text": text.name,
             "image": image.name,
             "fused": fusion.name if fusion is not None else None,
+            "multilingual": multilingual.name if multilingual is not None else None,
         },
         "catalog": {"products": products, "indexed": indexed, "pending": products - indexed},
     }

@@ -11,7 +11,7 @@ from backend.api.serialize import product_json
 from backend.catalog import service as catalog
 from backend.catalog.db import get_session
 from backend.catalog.models import Product
-from backend.encoders.ext import get_encoders, get_fusion
+from backend.encoders.ext import get_encoders, get_fusion, get_multilingual
 from backend.index.ext import get_index
 from backend.index.port import Filters, Hit
 from backend.indexing import keyword_fields
@@ -37,6 +37,7 @@ def search_service() -> SearchService:
         glossary=defaults.glossary,
         hybrid_fusion=defaults.fusion,
         weights=defaults.weights,
+        multilingual=get_multilingual(),
     )
 
 

@@ -18,6 +18,7 @@ from typing import Literal, TypeVar
 
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead, head_for
+from backend.encoders.multilingual import MultilingualEncoder, multilingual_for
 from backend.errors import ConfigurationError
 from backend.search.definitions import Dictionary, dictionary_for
 from backend.search.translate import Glossary
@@ -238,6 +239,11 @@ def glossary_from_settings(settings: Settings, text: TextEncoder) -> Glossary | 
 def dictionary_from_settings(settings: Settings) -> Dictionary | None:
     """The dictionary whose definitions of product names join their text vectors, or None."""
     return dictionary_for(settings.definitions)
+
+
+def multilingual_from_settings(settings: Settings) -> MultilingualEncoder | None:
+    """The multilingual encoder of the ``multilingual`` vector and signal, or None."""
+    return multilingual_for(settings.multilingual)
 
 
 def encoders_from_settings(settings: Settings) -> tuple[TextEncoder, ImageEncoder]:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
+from backend.encoders.multilingual import MultilingualEncoder
 from backend.errors import InvalidRequest, NotFound
 from backend.index.port import (
     DenseQuery,
@@ -25,7 +26,13 @@ from backend.index.port import (
     VectorIndex,
     point_id,
 )
-from backend.indexing import FUSED_VECTOR, IMAGE_VECTOR, KEYWORDS_VECTOR, TEXT_VECTOR
+from backend.indexing import (
+    FUSED_VECTOR,
+    IMAGE_VECTOR,
+    KEYWORDS_VECTOR,
+    MULTILINGUAL_VECTOR,
+    TEXT_VECTOR,
+)
 from backend.search import keywords
 from backend.search.signals import Plan, Signal, weighted
 from backend.search.translate import Glossary
@@ -59,11 +66,13 @@ class SignalRank:
 
 @dataclass(frozen=True)
 class SearchService:
-    """Search over one index with one pair of encoders (and the fusion head, if any).
+    """Search over one index with one pair of encoders (and the fusion head and the
+    multilingual encoder, if any).
 
     ``glossary`` (when set) turns Chinese queries into English words for the text and fused
-    vectors, for a text encoder that reads only English; ``hybrid_fusion`` and ``weights`` are
-    the deployment's defaults for combining signals, which a request may override.
+    vectors, for a text encoder that reads only English; ``multilingual`` reads the query as
+    typed, in any language; ``hybrid_fusion`` and ``weights`` are the deployment's defaults for
+    combining signals, which a request may override.
     """
 
     index: VectorIndex
@@ -74,6 +83,7 @@ class SearchService:
     glossary: Glossary | None = None
     hybrid_fusion: str = "dbsf"
     weights: Mapping[str, float] = field(default_factory=dict)
+    multilingual: MultilingualEncoder | None = None
 
     # -- one call from words or a picture to hits (the evaluation harness) ------------------
 
@@ -114,11 +124,12 @@ class SearchService:
     ) -> Plan:
         """The signals for a shopper's words.
 
-        ``hybrid`` fuses the keyword, text and (with a fusion head) fused signals that suit
-        the query (``_choose``; weights from the request or settings override the choice);
-        ``fused`` compares the query with products' text and pictures through the head. A Chinese
-        query meets an English-only encoder through its English gloss; the keyword signal
-        matches the words as typed, and the gloss's words at half weight.
+        ``hybrid`` fuses the keyword, text and (with a fusion head) fused and (with a
+        multilingual encoder) multilingual signals that suit the query (``_choose``; weights
+        from the request or settings override the choice); ``fused`` compares the query with
+        products' text and pictures through the head; ``multilingual`` reads it as typed, in
+        any language. A Chinese query meets an English-only encoder through its English gloss;
+        the keyword signal matches the words as typed, and the gloss's words at half weight.
         """
         if mode == "image":
             raise ModeUnavailable(
@@ -127,22 +138,27 @@ class SearchService:
             )
         if mode == "fused":
             self._require_head("mode=fused")
+        if mode == "multilingual" and self.multilingual is None:
+            raise ModeUnavailable(
+                "mode=multilingual needs the multilingual encoder, and this deployment runs "
+                "without one (VITRINE_MULTILINGUAL=none)"
+            )
         english = self.glossary.english(q) if self.glossary is not None else None
-        signals: list[Signal] = []
-        if mode in ("hybrid", "keyword"):
-            sparse = keywords.query_vector(q, translated=english)
-            if sparse.indices:
-                signals.append(Signal("keywords", SparseQuery(sparse, KEYWORDS_VECTOR)))
-        if mode in ("hybrid", "text", "fused"):
-            features = self.text_encoder.encode([english or q])
-            if mode != "fused":
-                signals.append(Signal("text", DenseQuery(features[0], TEXT_VECTOR)))
-            if self.fusion is not None and mode != "text":
-                fused = self.fusion.text_query(features)[0]
-                signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
+        names = {
+            "hybrid": ["keywords", "text", "fused", "multilingual"],
+            "keyword": ["keywords"],
+            "text": ["text"],
+            "fused": ["fused"],
+            "multilingual": ["multilingual"],
+        }[mode]
+        names = [n for n in names if self._has_signal(n)]
         why = None
-        if mode == "hybrid" and weights is None and not self.weights and len(signals) > 1:
-            signals, why = self._choose(signals, q, english=english)
+        if mode == "hybrid" and weights is None and not self.weights:
+            names, why = self._choose(names, q, english=english)
+        elif mode == "hybrid" and "multilingual" not in {**self.weights, **(weights or {})}:
+            # Weights that predate the multilingual signal keep their signals: it joins when named.
+            names = [n for n in names if n != "multilingual"]
+        signals = self._text_signals(names, q, english=english)
         return self._plan(
             signals,
             fusion=fusion,
@@ -247,37 +263,79 @@ class SearchService:
             ranked[signal.name] = {h.id: SignalRank(r, h.score) for r, h in enumerate(own, 1)}
         return [{name: ranks.get(hit.id) for name, ranks in ranked.items()} for hit in hits]
 
-    def _choose(
-        self, signals: list[Signal], q: str, *, english: str | None
-    ) -> tuple[list[Signal], str]:
+    def _choose(self, names: list[str], q: str, *, english: str | None) -> tuple[list[str], str]:
         """The signals hybrid search fuses for this query (``english``: its gloss), and why.
 
-        Japanese or Korean for an English-only encoder (a glossary is set but has no gloss
-        for it) goes to keywords: the encoder's vectors of it would be noise. A description
-        (LONG_QUERY_WORDS words or more) is the text encoder's: the fusion head learnt names
-        and tags, and keyword matches on its incidental words are noise unless one product
-        carries most of them. A short query whose words a product carries (NAMING_COVERAGE)
-        names it: keywords and the head decide, without the text encoder's looser neighbours.
-        Other short queries use every signal.
+        Words an English-only encoder cannot read (a glossary is set but has no gloss for
+        them: Japanese or Korean, or, with a multilingual encoder, a query most of whose words
+        are not English that no product's words cover) go to the multilingual encoder, with
+        keywords only when a product carries half of the terms (or there is no multilingual
+        encoder): the English encoder's vectors of them would be noise. A description
+        (LONG_QUERY_WORDS words or more) is the text encoder's (and, glossed from Chinese, the
+        multilingual encoder's too, which reads the Chinese itself where the gloss goes word by
+        word): the fusion head learnt names and tags, and keyword matches on its incidental
+        words are noise unless one product carries most of them. A short query whose words a
+        product carries (NAMING_COVERAGE) names it: keywords and the head decide, without the
+        encoders' looser neighbours. Other short queries use every signal. English
+        descriptions leave the multilingual encoder out: MiniLM reads English better
+        (docs/benchmarks.md).
         """
-        if self.glossary is not None and english is None and keywords.has_cjk(q):
-            kept = [s for s in signals if s.name == "keywords"]
-            return (
-                kept,
-                "words the text encoder cannot read and the glossary does not gloss: keywords",
-            )
-        words = len((english or q).split())
         coverage = self._coverage(q)
+        if self.glossary is not None and english is None:
+            cjk = keywords.has_cjk(q)
+            foreign = self.multilingual is not None and not self.glossary.reads_english(q)
+            if cjk or (foreign and coverage < NAMING_COVERAGE):
+                # Keyword matches on a few of its words are noise beside a reader of the words.
+                matched = coverage >= NAMING_COVERAGE or "multilingual" not in names
+                kept = [n for n in names if n == "multilingual" or (n == "keywords" and matched)]
+                readers = " and ".join(kept) or "nothing"
+                return (
+                    kept,
+                    f"words the text encoder cannot read and the glossary does not "
+                    f"gloss: {readers}",
+                )
+        words = len((english or q).split())
         if words >= LONG_QUERY_WORDS:
             drop = {"fused"} if coverage >= NAMING_COVERAGE else {"fused", "keywords"}
             why = f"a description ({words} words): the text vector leads"
         elif coverage >= NAMING_COVERAGE:
-            drop = {"text"}
+            drop = {"text", "multilingual"}
             why = f"a product's own words ({coverage:.0%} of the terms): keywords and fused"
         else:
-            return signals, "a short query no product's words cover: every signal"
-        kept = [s for s in signals if s.name not in drop]
-        return (kept or signals), why
+            return names, "a short query no product's words cover: every signal"
+        if english is None:
+            drop.add("multilingual")
+        kept = [n for n in names if n not in drop]
+        return (kept or names), why
+
+    def _has_signal(self, name: str) -> bool:
+        """Whether this deployment can compute the signal: the fused and multilingual ones
+        need their head or encoder."""
+        if name == "fused":
+            return self.fusion is not None
+        if name == "multilingual":
+            return self.multilingual is not None
+        return True
+
+    def _text_signals(self, names: list[str], q: str, *, english: str | None) -> list[Signal]:
+        """The named signals of a text query, encoded (a query without keyword terms has no
+        keyword signal); only the chosen ones are computed."""
+        signals: list[Signal] = []
+        if "keywords" in names:
+            sparse = keywords.query_vector(q, translated=english)
+            if sparse.indices:
+                signals.append(Signal("keywords", SparseQuery(sparse, KEYWORDS_VECTOR)))
+        if "text" in names or "fused" in names:
+            features = self.text_encoder.encode([english or q])
+            if "text" in names:
+                signals.append(Signal("text", DenseQuery(features[0], TEXT_VECTOR)))
+            if "fused" in names and self.fusion is not None:
+                fused = self.fusion.text_query(features)[0]
+                signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
+        if "multilingual" in names and self.multilingual is not None:
+            vector = self.multilingual.queries([q])[0]
+            signals.append(Signal("multilingual", DenseQuery(vector, MULTILINGUAL_VECTOR)))
+        return signals
 
     def _coverage(self, q: str) -> float:
         """The share of the typed query terms that the best keyword match carries."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from backend.errors import InvalidRequest
 from backend.index.port import FUSIONS, Query
 
-SIGNALS = ("keywords", "text", "fused", "image")
+SIGNALS = ("keywords", "text", "fused", "image", "multilingual")
 
 
 @dataclass(frozen=True)

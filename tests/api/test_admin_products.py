@@ -58,6 +58,11 @@ def test_index_overview(loaded):
     }
     vectors = body["collection"]["vectors"]
     assert vectors["text"] == {"size": 384, "encoder": "minilm+wordnet-3.0", "distance": "cosine"}
+    assert vectors["multilingual"] == {
+        "size": 384,
+        "encoder": "multilingual-e5-small-q4",
+        "distance": "cosine",
+    }
     assert vectors["image"]["encoder"] == body["encoders"]["image"]
     assert body["collection"]["sparse_vectors"] == ["keywords"]
     assert body["collection"]["points"] == 3

@@ -47,7 +47,7 @@ def test_a_products_own_words_are_left_to_keywords_and_the_head(client):
 
 def test_a_short_query_no_product_carries_uses_every_signal(client):
     body = search(client, "q=适合跑步的鞋")
-    assert set(body["query"]["weights"]) == {"keywords", "text", "fused"}
+    assert set(body["query"]["weights"]) == {"keywords", "text", "fused", "multilingual"}
     first = body["results"][0]
     assert first["sku"] == RUNNING_SHOE
     assert all(own is not None for own in first["explain"]["signals"].values())

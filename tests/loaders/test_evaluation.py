@@ -16,7 +16,7 @@ from tests.catalogs import DEMO_IMAGES, good_rows, images_zip, write_csv
 
 NOTO = Path(__file__).resolve().parents[1] / "fixtures" / "noto"
 METRICS = {"n", "recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "latency_ms"}
-ALL_MODES = ["text", "image", "fused", "keyword", "hybrid"]
+ALL_MODES = ["text", "image", "fused", "keyword", "multilingual", "hybrid"]
 
 # A-1 T-shirt (Clothing, Acme), A-2 Running shoe (Shoes, Acme), A-3 Gloves (Clothing, Warmly).
 QUERIES = [
@@ -147,10 +147,12 @@ def test_cli_prints_the_table_and_writes_the_json_report(bench, settings, settin
 
     body = json.loads(out.read_text())
     assert set(body) == {"catalog", "queries", "encoders", "k", "results"}
-    assert body["k"] == 10 and body["encoders"] == {
-        "text": "minilm",
-        "image": "efficientnet-lite0-gem",
-    }
+    assert body["k"] == 10
+    # The collection's recipe: definitions in the text vector, the head, the multilingual encoder.
+    assert body["encoders"]["text"] == "minilm+wordnet-3.0"
+    assert body["encoders"]["image"] == "efficientnet-lite0-gem"
+    assert body["encoders"]["multilingual"] == "multilingual-e5-small-q4"
+    assert body["encoders"].get("fused", "fusion-").startswith("fusion-")
     assert list(body["results"]) == list(dict.fromkeys(q["task"] for q in QUERIES))
     for modes in body["results"].values():
         assert list(modes) == ALL_MODES

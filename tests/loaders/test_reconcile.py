@@ -141,6 +141,7 @@ def test_the_worker_reconciles_between_jobs(deployment):
             encoders=opened_deployment.encoders.load,
             fusion=opened_deployment.encoders.fusion,
             dictionary=opened_deployment.encoders.dictionary,
+            multilingual=opened_deployment.encoders.multilingual,
         )
         assert run_worker(context, poll_s=0.01, stop=stop, on_reconcile=reconciled) == 0
 

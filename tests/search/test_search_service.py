@@ -29,10 +29,14 @@ def test_deployment_weights_replace_the_per_query_choice_of_signals(service):
     assert names(service.plan_text("something warm to wear on my hands when it snows")) == ["text"]
 
 
-def test_japanese_for_an_english_only_encoder_is_left_to_keywords(service):
+def test_japanese_for_an_english_only_encoder_goes_to_the_multilingual_encoder(service):
     plan = service.plan_text("ランニングシューズ")
-    assert names(plan) == ["keywords"]
+    assert names(plan) == ["multilingual"]  # no product carries these words: no keywords
     assert plan.translated is None
+    # Without a multilingual encoder only the keyword signal can read it.
+    assert names(replace(service, multilingual=None).plan_text("ランニングシューズ")) == [
+        "keywords"
+    ]
 
 
 def test_a_request_for_one_signal_mode_is_never_reduced(service):

