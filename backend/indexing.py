@@ -49,10 +49,15 @@ def collection_spec(
     if fusion is not None:
         dense[FUSED_VECTOR] = fusion.dim
         encoders[FUSED_VECTOR] = fusion.name
+    on_disk = set()
     if multilingual is not None:
         dense[MULTILINGUAL_VECTOR] = multilingual.dim
         encoders[MULTILINGUAL_VECTOR] = multilingual.name
-    return CollectionSpec(dense=dense, encoders=encoders, sparse=(KEYWORDS_VECTOR,))
+        # Read only for the queries hybrid sends to it: its vectors stay on disk, out of RAM.
+        on_disk.add(MULTILINGUAL_VECTOR)
+    return CollectionSpec(
+        dense=dense, encoders=encoders, sparse=(KEYWORDS_VECTOR,), on_disk=frozenset(on_disk)
+    )
 
 
 def product_text(product: Product) -> str:

@@ -725,7 +725,11 @@ def _match_bool(flag: bool) -> q.MatchValue:
 def _edge_config(spec: CollectionSpec) -> q.EdgeConfig:
     return q.EdgeConfig(
         vectors={
-            name: q.EdgeVectorParams(size=int(size), distance=q.Distance.Cosine)
+            name: q.EdgeVectorParams(
+                size=int(size),
+                distance=q.Distance.Cosine,
+                on_disk=True if name in spec.on_disk else None,
+            )
             for name, size in spec.dense.items()
         },
         sparse_vectors={

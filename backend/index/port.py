@@ -45,6 +45,9 @@ class CollectionSpec:
     dense: Mapping[str, int]  # vector name -> dimension, e.g. {"text": 384, "image": 1280}
     encoders: Mapping[str, str]  # vector name -> encoder name, e.g. {"text": "minilm"}
     sparse: Sequence[str] = ("keywords",)
+    # Dense vectors kept on disk (memory-mapped) rather than in RAM: a storage choice made at
+    # creation, not part of what the collection is checked against.
+    on_disk: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

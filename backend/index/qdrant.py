@@ -524,7 +524,11 @@ class QdrantIndex:
         self.client.create_collection(
             name,
             vectors_config={
-                vector: models.VectorParams(size=int(size), distance=models.Distance.COSINE)
+                vector: models.VectorParams(
+                    size=int(size),
+                    distance=models.Distance.COSINE,
+                    on_disk=True if vector in spec.on_disk else None,
+                )
                 for vector, size in spec.dense.items()
             },
             sparse_vectors_config={

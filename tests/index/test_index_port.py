@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,34 @@ def test_drop_then_ensure_builds_the_collection_anew_for_another_spec(index, bac
         reopened.ensure_collection(wanted)  # the new record survives a reopen
         info = reopened.info()
         assert info is not None and info.points == 1 and info.spec.dense["fused"] == 4
+    finally:
+        reopened.close()
+
+
+def test_a_vector_kept_on_disk_is_written_searched_and_reopened(index, backend, tmp_path):
+    wanted = CollectionSpec(
+        dense={**SPEC.dense, "multilingual": 8},
+        encoders={**SPEC.encoders, "multilingual": "e5-test"},
+        sparse=SPEC.sparse,
+        on_disk=frozenset({"multilingual"}),
+    )
+    index.drop()
+    index.ensure_collection(wanted)
+    index.upsert(
+        [
+            Point(p.id, {**to_point(p).vectors, "multilingual": TEXT[p.sku]}, payload=p.payload())
+            for p in PRODUCTS
+        ]
+    )
+    index.close()
+    reopened = open_backend(backend, tmp_path)
+    try:
+        reopened.ensure_collection(wanted)
+        for sku in ("mug", "lamp"):
+            hits = reopened.search(DenseQuery(vector=TEXT[sku], using="multilingual"), limit=3)
+            assert skus(hits)[0] == sku and hits[0].score == pytest.approx(1.0, abs=1e-5)
+        # Where vectors are kept is not part of what the collection is checked against.
+        reopened.ensure_collection(replace(wanted, on_disk=frozenset()))
     finally:
         reopened.close()
 
