@@ -52,22 +52,15 @@ def main() -> None:
     model_cache = Path("var/models")
     print("| run | products | time (load, incl. optimize) | throughput |")
     print("|---|---|---|---|")
-    if args.text_only:
-        run(
-            args.text_only,
-            images=False,
-            model_cache=model_cache,
-            definitions=args.definitions,
-            multilingual=args.multilingual,
-        )
-    if args.with_images:
-        run(
-            args.with_images,
-            images=True,
-            model_cache=model_cache,
-            definitions=args.definitions,
-            multilingual=args.multilingual,
-        )
+    for count, images in ((args.text_only, False), (args.with_images, True)):
+        if count:
+            run(
+                count,
+                images=images,
+                model_cache=model_cache,
+                definitions=args.definitions,
+                multilingual=args.multilingual,
+            )
 
 
 if __name__ == "__main__":
