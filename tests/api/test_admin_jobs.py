@@ -15,10 +15,14 @@ from backend.catalog import jobs as job_queue
 from backend.catalog import service as catalog
 from backend.catalog.db import migrate
 from backend.catalog.schema import ProductData
-from backend.encoders.registry import dictionary_from_settings, encoders_from_settings
+from backend.encoders.registry import (
+    dictionary_from_settings,
+    encoders_from_settings,
+    multilingual_from_settings,
+)
 from backend.index.factory import open_index
 from backend.index.port import point_id
-from backend.indexing import product_text_vectors
+from backend.indexing import product_multilingual_vectors, product_text_vectors
 from backend.jobs import QueuedJobs, get_runner
 from backend.settings import Settings
 from loaders.cli import main
@@ -165,18 +169,25 @@ def test_worker_process_runs_queued_jobs(start_app, settings, settings_env, admi
     health = restarted.client.get("/health").get_json()
     assert health["products"] == health["indexed"] == health["points"] == 3
 
-    # The worker's text vectors follow the recipe the collection records (with definitions).
+    # The worker's vectors follow the recipe the collection records (with definitions, and
+    # the multilingual vector).
     sku = rows[0]["sku"]
     [stored] = (
-        restarted.app.extensions["vitrine_index"].get().retrieve([point_id(sku)], vectors=["text"])
+        restarted.app.extensions["vitrine_index"]
+        .get()
+        .retrieve([point_id(sku)], vectors=["text", "multilingual"])
     )
     with db.session_scope(db.get_catalog(restarted.app).sessionmaker) as session:
         product = catalog.get_products(session=session, skus=[sku])[sku]
         text, _ = encoders_from_settings(settings)
         expected = product_text_vectors([product], text, dictionary_from_settings(settings))
         without = product_text_vectors([product], text, None)
+        multilingual = multilingual_from_settings(settings)
+        assert multilingual is not None
+        expected_multilingual = product_multilingual_vectors([product], multilingual)
     assert np.allclose(stored.vectors["text"], expected[0], atol=1e-5)
     assert not np.allclose(stored.vectors["text"], without[0], atol=1e-3)
+    assert np.allclose(stored.vectors["multilingual"], expected_multilingual[0], atol=1e-5)
 
 
 def test_embedded_mode_runs_jobs_in_the_serving_process(settings):

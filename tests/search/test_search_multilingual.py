@@ -40,6 +40,20 @@ def test_a_name_in_a_language_the_catalog_does_not_carry_finds_the_product(clien
     assert not wanted & set(skus(search(client, q, mode="text"))[:3])
 
 
+def test_weights_take_the_multilingual_signal_only_when_they_name_it(client):
+    named = search_with(client, "guantes", "keywords:1,text:1,multilingual:1")
+    # Signals a request's weights leave unnamed weigh 1 (fused here), except this one.
+    assert set(named["query"]["weights"]) == {"keywords", "text", "fused", "multilingual"}
+    unnamed = search_with(client, "guantes", "keywords:1,text:1")
+    assert set(unnamed["query"]["weights"]) == {"keywords", "text", "fused"}
+
+
+def search_with(client, q: str, weights: str) -> dict:
+    response = client.get("/api/search", query_string={"q": q, "weights": weights})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
 def test_english_queries_leave_the_multilingual_encoder_out(client):
     body = search(client, "something to keep my fingers warm when I'm out in the snow")
     assert "multilingual" not in body["results"][0]["explain"]["signals"]
