@@ -38,7 +38,8 @@ JSON = {"Content-Type": "application/json"}
 
 
 def build(var: Path, products: str) -> None:
-    settings = Settings(var_dir=var, model_cache_dir=ROOT / "var" / "models")
+    # VITRINE_* variables apply (e.g. VITRINE_MULTILINGUAL=none), as they do for the server.
+    settings = Settings.from_env(var_dir=var, model_cache_dir=ROOT / "var" / "models")
     started = time.perf_counter()
     if products == "demo":
         summary = load_into(settings, DEMO / "catalog.csv", DEMO / "images")
@@ -172,6 +173,11 @@ def main() -> None:
             "similar": lambda: f"/api/products/{rng.choice(skus)}/similar?using=text",
             "recommend + filters + facets": recommend,
         }
+        if Settings.from_env().multilingual != "none":
+            kinds["multilingual"] = lambda: (
+                "/api/search?"
+                + urlencode({"q": rng.choice(words), "mode": "multilingual", "facets": "false"})
+            )
         chosen = [k.strip() for k in args.kinds.split(",")] if args.kinds else list(kinds)
         unknown = set(chosen) - set(kinds)
         if unknown:
