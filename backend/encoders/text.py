@@ -2,7 +2,8 @@
 
 Titles, descriptions and text queries become unit-length rows; models load from local disk
 only (``offline.py``), so a model that is not installed fails at once with a clear message.
-On CPU, BERT-family models run in ONNX Runtime (``text_onnx.py``), the rest in PyTorch.
+On CPU, BERT-family models run in ONNX Runtime (``text_onnx.py``; once exported, without
+loading PyTorch at all), the rest in PyTorch.
 """
 
 from __future__ import annotations
@@ -116,6 +117,19 @@ def load(
             f"use runtime torch for device {device}"
         )
     force_offline()
+    onnx = runtime != "torch" and device == "cpu" and cache_dir is not None
+    if onnx and cache_dir is not None:
+        from backend.encoders import text_onnx
+
+        exported = text_onnx.cached(
+            name,
+            model_name_or_path,
+            cache_dir=cache_dir,
+            quantize=runtime == "onnx-int8",
+            batch_size=batch_size,
+        )
+        if exported is not None:
+            return exported
     if device == "cpu":
         limit_torch_threads()
     from sentence_transformers import SentenceTransformer
@@ -129,13 +143,18 @@ def load(
             f"{model_name_or_path!r} from local files (downloads are disabled): {exc}"
         ) from exc
     torch_encoder = SentenceTransformerEncoder(name=name, model=model, batch_size=batch_size)
-    if runtime == "torch" or device != "cpu" or cache_dir is None:
+    if not onnx or cache_dir is None:
         return torch_encoder
     from backend.encoders import text_onnx
 
     try:
         return text_onnx.load(
-            name, model, cache_dir=cache_dir, quantize=runtime == "onnx-int8", batch_size=batch_size
+            name,
+            model,
+            cache_dir=cache_dir,
+            quantize=runtime == "onnx-int8",
+            batch_size=batch_size,
+            source=model_name_or_path,
         )
     except text_onnx.UnsupportedModel as exc:
         if runtime != "auto":

