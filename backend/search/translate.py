@@ -28,7 +28,14 @@ _ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
 _LATIN = re.compile(r"[A-Za-z0-9]+")
 _LATIN_TAIL = re.compile(r"[A-Za-z0-9]+$")
 _LETTERS = re.compile(r"[^\W\d_]+")
-ENGLISH_SHARE = 0.5  # of a query's words the English encoder must know for it to be English
+# A query is English when more than this share of its words are whole words of the English
+# encoder's vocabulary, not counting other languages' function words that it also holds
+# ("de", "con", "und", "sur"): they say nothing either way.
+ENGLISH_SHARE = 0.5
+_OTHER_FUNCTION_WORDS = frozenset(
+    "de del la las el los y con una le les des du et sur dans au aux avec pour mit und der "
+    "das von zu im auf".split()
+)
 # Senses that are no English meaning: cross-references, classifiers, readings, surnames.
 _NOT_A_MEANING = re.compile(
     r"^(CL:|classifier|surname |(old |archaic )?variant of|see |abbr\. (for|of)|used in |"
@@ -58,15 +65,17 @@ class Glossary:
         self._lock = threading.Lock()
 
     def reads_english(self, text: str) -> bool:
-        """Whether at least half the query's words are whole words of the English encoder's
+        """Whether most of the query's words are whole words of the English encoder's
         vocabulary (MiniLM's word pieces): "guantes", "chaussettes" and "Handschuhe" are not,
-        so a query of them is not English. A query without letters counts as English."""
+        nor is "copa de vino" (of "copa" and "vino", half). A query without letters counts as
+        English."""
         words = _LETTERS.findall(text.lower())
+        words = [w for w in words if w not in _OTHER_FUNCTION_WORDS] or words
         if not words:
             return True
         known = self._english_words()
         read = sum(1 for w in words if w.isascii() and w in known)
-        return read >= ENGLISH_SHARE * len(words)
+        return read > ENGLISH_SHARE * len(words)
 
     def english(self, text: str) -> str | None:
         """The query in English words, or None when it has no Chinese to gloss.
