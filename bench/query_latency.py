@@ -204,8 +204,14 @@ def main() -> None:
                 if line.startswith("VmRSS")
             )
         )
-        print(f"\nserver RSS after the run: {rss / 1024:.0f} MiB")
-        print(json.dumps({"products": args.products, "rss_mib": round(rss / 1024)}))
+        # Whether the server process mapped PyTorch's library (it need not: docs/benchmarks.md).
+        torch_loaded = "libtorch" in Path(f"/proc/{server.pid}/maps").read_text()
+        print(f"\nserver RSS after the run: {rss / 1024:.0f} MiB, PyTorch loaded: {torch_loaded}")
+        print(
+            json.dumps(
+                {"products": args.products, "rss_mib": round(rss / 1024), "torch": torch_loaded}
+            )
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from backend.encoders import text_onnx
 from backend.encoders.base import TextEncoder, l2_normalize
 from backend.encoders.device import limit_torch_threads
 from backend.encoders.offline import force_offline
@@ -117,14 +118,12 @@ def load(
             f"use runtime torch for device {device}"
         )
     force_offline()
-    onnx = runtime != "torch" and device == "cpu" and cache_dir is not None
-    if onnx and cache_dir is not None:
-        from backend.encoders import text_onnx
-
+    onnx_cache = cache_dir if runtime != "torch" and device == "cpu" else None
+    if onnx_cache is not None:
         exported = text_onnx.cached(
             name,
             model_name_or_path,
-            cache_dir=cache_dir,
+            cache_dir=onnx_cache,
             quantize=runtime == "onnx-int8",
             batch_size=batch_size,
         )
@@ -143,15 +142,13 @@ def load(
             f"{model_name_or_path!r} from local files (downloads are disabled): {exc}"
         ) from exc
     torch_encoder = SentenceTransformerEncoder(name=name, model=model, batch_size=batch_size)
-    if not onnx or cache_dir is None:
+    if onnx_cache is None:
         return torch_encoder
-    from backend.encoders import text_onnx
-
     try:
         return text_onnx.load(
             name,
             model,
-            cache_dir=cache_dir,
+            cache_dir=onnx_cache,
             quantize=runtime == "onnx-int8",
             batch_size=batch_size,
             source=model_name_or_path,
