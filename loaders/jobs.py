@@ -105,6 +105,11 @@ def _checkpoint(session: Session, job_id: str, summary: LoadSummary) -> None:
     )
 
 
+def _encoders(context: JobContext) -> Encoders:
+    """The deployment's encoders, head, dictionary and multilingual encoder, for a load."""
+    return Encoders(context.encoders, context.fusion, context.dictionary, context.multilingual)
+
+
 def _finish(
     context: JobContext, job_id: str, summary: LoadSummary, *, failed: str | None = None
 ) -> None:
@@ -152,7 +157,7 @@ def run_job(
         _finish(context, job_id, summary, failed="the job has no uploaded catalog to load")
         return summary
     catalog_path = Path(catalog_file)
-    encoders = Encoders(context.encoders, context.fusion, context.dictionary, context.multilingual)
+    encoders = _encoders(context)
     try:
         index = context.index()
         source = open_images(images_path)
@@ -326,9 +331,7 @@ def run_worker(
                 report = reconcile(
                     sessions=context.sessions,
                     index=context.index(),
-                    encoders=Encoders(
-                        context.encoders, context.fusion, context.dictionary, context.multilingual
-                    ),
+                    encoders=_encoders(context),
                     settings=context.settings,
                 )
                 reconciled_at = time.monotonic()

@@ -75,12 +75,16 @@ class LoadSummary:
 
 @dataclass(frozen=True)
 class Encoders:
-    """The encoders a load needs, loaded only when something must be encoded."""
+    """The encoders a load needs, loaded only when something must be encoded.
+
+    Every field is required: a caller that forgot one would write vectors that differ from
+    what the collection's spec records.
+    """
 
     load: Callable[[], tuple[TextEncoder, ImageEncoder]]
-    fusion: FusionHead | None = None
-    dictionary: Dictionary | None = None  # definitions of product names (text vectors)
-    multilingual: MultilingualEncoder | None = None  # the multilingual vector's encoder
+    fusion: FusionHead | None
+    dictionary: Dictionary | None  # definitions of product names (text vectors)
+    multilingual: MultilingualEncoder | None  # the multilingual vector's encoder
 
     def points(self, products: Sequence[Product], *, media_dir: Path) -> list[Point]:
         """The products' index points, encoded with these encoders, head and dictionary."""

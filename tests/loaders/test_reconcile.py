@@ -3,6 +3,7 @@ found, reported by a dry run without changing anything, then repaired; on both a
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -99,7 +100,7 @@ def test_a_worker_can_call_reconcile_and_a_lost_mark_needs_no_encoding(settings,
         report = reconcile(
             sessions=deployment.sessions,
             index=deployment.index,
-            encoders=type(deployment.encoders)(no_encoding, deployment.encoders.fusion),
+            encoders=dataclasses.replace(deployment.encoders, load=no_encoding),
             settings=settings,
         )
     assert report.unmarked == ["A-2"] and report.repaired == 1
