@@ -197,19 +197,30 @@ def main() -> None:
                 for _ in range(args.queries // 2)
             ]
             report("image upload", times)
-        rss = int(
-            next(
-                line.split()[1]
-                for line in open(f"/proc/{server.pid}/status")
-                if line.startswith("VmRSS")
+        # VmRSS = RssAnon (heap: Python objects, HNSW graphs and vectors kept in RAM) +
+        # RssFile (memory-mapped files the kernel may drop and read again) + RssShmem.
+        status = {
+            key: int(value.split()[0]) // 1024
+            for key, value in (
+                line.split(":", 1) for line in open(f"/proc/{server.pid}/status") if ":" in line
             )
-        )
+            if key in ("VmRSS", "RssAnon", "RssFile")
+        }
         # Whether the server process mapped PyTorch's library (it need not: docs/benchmarks.md).
         torch_loaded = "libtorch" in Path(f"/proc/{server.pid}/maps").read_text()
-        print(f"\nserver RSS after the run: {rss / 1024:.0f} MiB, PyTorch loaded: {torch_loaded}")
+        print(
+            f"\nserver RSS after the run: {status['VmRSS']} MiB (anonymous {status['RssAnon']}, "
+            f"file-backed {status['RssFile']}), PyTorch loaded: {torch_loaded}"
+        )
         print(
             json.dumps(
-                {"products": args.products, "rss_mib": round(rss / 1024), "torch": torch_loaded}
+                {
+                    "products": args.products,
+                    "rss_mib": status["VmRSS"],
+                    "anon_mib": status["RssAnon"],
+                    "file_mib": status["RssFile"],
+                    "torch": torch_loaded,
+                }
             )
         )
     finally:
