@@ -332,11 +332,10 @@ def cached(
         return OnnxTextEncoder(
             name=name, session=session, plan=text_plan, quantized=quantize, batch_size=batch_size
         )
-    except UnsupportedModel:
+    except (FileNotFoundError, UnsupportedModel):  # not exported yet, or never exportable
         return None
-    except Exception as exc:  # a missing, unreadable or foreign file: ``load`` writes anew
-        if not isinstance(exc, FileNotFoundError):
-            log.warning("text encoder %s: cached ONNX export not used (%s)", name, exc)
+    except Exception as exc:  # an unreadable or foreign file: ``load`` writes it anew
+        log.warning("text encoder %s: cached ONNX export not used (%s)", name, exc)
         return None
 
 
