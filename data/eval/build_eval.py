@@ -7,15 +7,19 @@ fields and Twemoji pictures only; this script checks that no query picture or fo
 is one of those. Two tasks (text-zh-title, text-en-keyword) look up text the catalog does
 carry, as a reference point.
 
+It also writes crosscheck.jsonl: the CLDR names in seven more languages (Italian, Portuguese,
+Dutch, Polish, Swedish, Russian, Korean) that no choice of the search rules was made on, to
+check that rules tuned on queries.jsonl carry over to languages nobody looked at.
+
 Run from the repository root (stdlib + pillow only):
 
     npm install --prefix /tmp/vitrine-npm emoji-datasource-google@16 emojibase-data@17
     .venv/bin/python data/eval/build_eval.py --npm-dir /tmp/vitrine-npm/node_modules
 
-Reads data/demo/catalog.csv and writes data/eval/noto/*.png and data/eval/queries.jsonl
-(one JSON object a line: id, task, text or image, relevant skus). Prints the query count of
-each task; exit status 1 when an invariant fails. The same package versions give
-byte-identical files.
+Reads data/demo/catalog.csv and writes data/eval/noto/*.png, data/eval/queries.jsonl and
+data/eval/crosscheck.jsonl (one JSON object a line: id, task, text or image, relevant skus).
+Prints the query count of each task; exit status 1 when an invariant fails. The same package
+versions give byte-identical files.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ DEFAULT_TWEMOJI = ROOT / "data" / "demo" / "images"
 # A tag that more than this many catalog products share says little about any one of them.
 MAX_RELEVANT = 3
 NAME_LANGUAGES = ["ja", "es", "fr", "de"]
+# Languages of crosscheck.jsonl: none was read while the search rules were chosen.
+CROSSCHECK_LANGUAGES = ["it", "pt", "nl", "pl", "sv", "ru", "ko"]
 TASKS = [
     "image-noto",
     "text-zh-title",
@@ -47,9 +53,13 @@ TASKS = [
     "text-zh-tag",
     *(f"text-{lang}-name" for lang in NAME_LANGUAGES),
 ]
+CROSSCHECK_TASKS = [f"text-{lang}-name" for lang in CROSSCHECK_LANGUAGES]
 # Tasks whose texts must not be in the catalog (text-zh-title and text-en-keyword are, by
 # design: they are the in-catalog lookups).
-HELD_OUT_TEXT_TASKS = {"text-zh-tag", *(f"text-{lang}-name" for lang in NAME_LANGUAGES)}
+HELD_OUT_TEXT_TASKS = {
+    "text-zh-tag",
+    *(f"text-{lang}-name" for lang in NAME_LANGUAGES + CROSSCHECK_LANGUAGES),
+}
 PICTURE_SIZE = (64, 64)
 
 
@@ -220,7 +230,7 @@ def check(
     """Broken invariants of the query set; empty when it is sound."""
     problems = []
     skus = {r["sku"] for r in rows}
-    for lang in NAME_LANGUAGES:
+    for lang in NAME_LANGUAGES + CROSSCHECK_LANGUAGES:
         if f"title_{lang}" in rows[0]:
             problems.append(f"the catalog carries title_{lang}: text-{lang}-name is not held out")
     ids = Counter(q["id"] for q in queries)
@@ -230,7 +240,7 @@ def check(
     twemoji_digests = {pixels_digest(p) for p in sorted(twemoji.glob("*.png"))}
     for query in queries:
         where = query["id"]
-        if query["task"] not in TASKS:
+        if query["task"] not in TASKS + CROSSCHECK_TASKS:
             problems.append(f"{where}: unknown task")
         if not query["relevant"]:
             problems.append(f"{where}: no relevant product")
@@ -256,6 +266,12 @@ def check(
     if written != used:
         problems.append(f"noto/ pictures without a query or missing: {sorted(written ^ used)}")
     return problems
+
+
+def write_jsonl(path: Path, queries: list[dict]) -> None:
+    with path.open("w", encoding="utf-8", newline="\n") as handle:
+        for query in queries:
+            handle.write(json.dumps(query, ensure_ascii=False) + "\n")
 
 
 def main() -> int:
@@ -294,7 +310,7 @@ def main() -> int:
         rows = sorted(csv.DictReader(handle), key=lambda r: r["sku"])
     tables = {
         lang: {e["hexcode"]: e for e in load_json(npm / "emojibase-data" / lang / "data.json")}
-        for lang in ["en", "zh", *NAME_LANGUAGES]
+        for lang in ["en", "zh", *NAME_LANGUAGES, *CROSSCHECK_LANGUAGES]
     }
     catalog_texts = {fold(r[key]) for r in rows for key in ("title", "title_zh")}
     catalog_texts |= {fold(k) for r in rows for k in r["keywords"].split("|") if k}
@@ -314,18 +330,24 @@ def main() -> int:
     for lang in NAME_LANGUAGES:
         queries += name_queries(rows, lang, tables[lang], catalog_texts, skipped).rows()
 
-    with (args.out / "queries.jsonl").open("w", encoding="utf-8", newline="\n") as handle:
-        for query in queries:
-            handle.write(json.dumps(query, ensure_ascii=False) + "\n")
+    crosscheck = []
+    for lang in CROSSCHECK_LANGUAGES:
+        crosscheck += name_queries(rows, lang, tables[lang], catalog_texts, skipped).rows()
+    write_jsonl(args.out / "queries.jsonl", queries)
+    write_jsonl(args.out / "crosscheck.jsonl", crosscheck)
 
-    problems = check(queries, rows, catalog_texts, args.out, args.twemoji)
+    problems = check(queries + crosscheck, rows, catalog_texts, args.out, args.twemoji)
     if missing:
         problems.append(f"catalog products without an emojibase entry: {missing}")
-    counts = Counter(q["task"] for q in queries)
-    print(f"{len(queries)} queries over {len(rows)} products -> {args.out / 'queries.jsonl'}")
-    for task in TASKS:
-        several = sum(len(q["relevant"]) > 1 for q in queries if q["task"] == task)
-        print(f"  {counts[task]:4d}  {task}  ({several} with more than one relevant product)")
+    for name, written, tasks in (
+        ("queries.jsonl", queries, TASKS),
+        ("crosscheck.jsonl", crosscheck, CROSSCHECK_TASKS),
+    ):
+        counts = Counter(q["task"] for q in written)
+        print(f"{len(written)} queries over {len(rows)} products -> {args.out / name}")
+        for task in tasks:
+            several = sum(len(q["relevant"]) > 1 for q in written if q["task"] == task)
+            print(f"  {counts[task]:4d}  {task}  ({several} with more than one relevant product)")
     print("left out:")
     for reason, n in sorted(skipped.items()):
         print(f"  {n:4d}  {reason}")
