@@ -30,9 +30,11 @@ _LATIN_TAIL = re.compile(r"[A-Za-z0-9]+$")
 _LETTERS = re.compile(r"[^\W\d_]+")
 # A query is English when more than this share of its words are whole words of the English
 # encoder's vocabulary, not counting other languages' function words that it also holds
-# ("de", "con", "und", "sur"): they say nothing either way.
+# ("de", "con", "und", "sur", "da", "met"): they say nothing either way.
 ENGLISH_SHARE = 0.5
-_OTHER_FUNCTION_WORDS = frozenset(
+# Spanish, French and German function words that the stop-words package also lists as
+# English ("de", "la", "con", "et": its English list is broad), so they are named here.
+_LISTED_AS_ENGLISH = frozenset(
     "de del la las el los y con una le les des du et sur dans au aux avec pour mit und der "
     "das von zu im auf".split()
 )
@@ -62,6 +64,7 @@ class Glossary:
     def __init__(self) -> None:
         self._senses: dict[str, str] | None = None
         self._english: frozenset[str] | None = None
+        self._foreign_function_words: frozenset[str] | None = None
         self._lock = threading.Lock()
 
     def reads_english(self, text: str) -> bool:
@@ -70,7 +73,8 @@ class Glossary:
         nor is "copa de vino" (of "copa" and "vino", half). A query without letters counts as
         English."""
         words = _LETTERS.findall(text.lower())
-        words = [w for w in words if w not in _OTHER_FUNCTION_WORDS] or words
+        function_words = self._function_words()
+        words = [w for w in words if w not in function_words] or words
         if not words:
             return True
         known = self._english_words()
@@ -99,6 +103,23 @@ class Glossary:
             if self._senses is None:
                 self._senses = _read_cedict()
             return self._senses
+
+    def _function_words(self) -> frozenset[str]:
+        """Other languages' function words: every non-English list of the stop-words package
+        less its English one, and the few that list holds as English (``_LISTED_AS_ENGLISH``)."""
+        with self._lock:
+            if self._foreign_function_words is None:
+                import stop_words
+
+                english = set(stop_words.get_stop_words("en"))
+                foreign = {
+                    word
+                    for code in stop_words.LANGUAGE_MAPPING
+                    if code != "en"
+                    for word in stop_words.get_stop_words(code)
+                }
+                self._foreign_function_words = frozenset(foreign - english) | _LISTED_AS_ENGLISH
+            return self._foreign_function_words
 
     def _english_words(self) -> frozenset[str]:
         with self._lock:

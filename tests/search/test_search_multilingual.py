@@ -90,6 +90,17 @@ def test_the_english_encoders_vocabulary_tells_english_from_other_languages():
     assert glossary.reads_english("to unclog a blocked loo")
 
 
+def test_function_words_of_other_languages_do_not_make_a_name_english():
+    glossary = Glossary()
+    # Italian, Dutch and Swedish names of two whole vocabulary words of three, one of them a
+    # function word ("da", "met", "och") that says nothing either way.
+    for name in ("occhiali da sole", "camera met flitser", "curry och ris"):
+        assert not glossary.reads_english(name), name
+    # English function words still count: they are English.
+    assert glossary.reads_english("something to keep my hands warm in winter")
+    assert glossary.reads_english("a bag for the beach")
+
+
 def test_a_product_vector_holds_its_names_in_every_language():
     encoder = multilingual_from_settings(Settings())
     assert encoder is not None
