@@ -8,8 +8,8 @@ is one of those. Two tasks (text-zh-title, text-en-keyword) look up text the cat
 carry, as a reference point.
 
 It also writes crosscheck.jsonl: the CLDR names in seven more languages (Italian, Portuguese,
-Dutch, Polish, Swedish, Russian, Korean) that no choice of the search rules was made on, to
-check that rules tuned on queries.jsonl carry over to languages nobody looked at.
+Dutch, Polish, Swedish, Russian, Korean), to check that search rules tuned on queries.jsonl
+carry over to languages they were not tuned on (data/eval/README.md says which were).
 
 Run from the repository root (stdlib + pillow only):
 
@@ -44,7 +44,7 @@ DEFAULT_TWEMOJI = ROOT / "data" / "demo" / "images"
 # A tag that more than this many catalog products share says little about any one of them.
 MAX_RELEVANT = 3
 NAME_LANGUAGES = ["ja", "es", "fr", "de"]
-# Languages of crosscheck.jsonl: none was read while the search rules were chosen.
+# Languages of crosscheck.jsonl, first run on 2026-11-30 (data/eval/README.md).
 CROSSCHECK_LANGUAGES = ["it", "pt", "nl", "pl", "sv", "ru", "ko"]
 TASKS = [
     "image-noto",
