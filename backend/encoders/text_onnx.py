@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from backend.encoders.base import l2_normalize
 from backend.encoders.onnx_export import (
     cpu_session,
+    ffn_down_projections,
     load_or_write,
     onnx_cache_path,
     quantize_int8,
@@ -279,27 +280,6 @@ def _token_embeddings(auto_model: torch.nn.Module, input_names: Sequence[str]) -
     return TokenEmbeddings()
 
 
-def _ffn_down_projections(intermediate_size: int | None) -> Any:
-    """Names of the MatMuls fed by the feed-forward activations (weights ``(ffn, hidden)``).
-
-    Their inputs carry GELU outliers; in int8 they cost most of the accuracy (MiniLM on the
-    demo texts: cosine to float >= 0.995 kept in float, >= 0.988 all quantised).
-    """
-
-    def exclude(model: Any) -> list[str]:
-        shapes = {init.name: tuple(init.dims) for init in model.graph.initializer}
-        return [
-            node.name
-            for node in model.graph.node
-            if node.op_type == "MatMul"
-            and intermediate_size is not None
-            and len(shapes.get(node.input[1], ())) == 2
-            and shapes[node.input[1]][0] == intermediate_size
-        ]
-
-    return exclude
-
-
 def _cache_name(name: str, quantized: bool) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[-60:] or "text"
     return f"{slug}-int8" if quantized else slug
@@ -384,7 +364,7 @@ def load(
             float_file = tmp.with_name(tmp.name + ".fp32")
             try:
                 export(float_file)
-                quantize_int8(float_file, tmp, exclude=_ffn_down_projections(intermediate_size))
+                quantize_int8(float_file, tmp, exclude=ffn_down_projections(intermediate_size))
             finally:
                 float_file.unlink(missing_ok=True)
 
