@@ -36,7 +36,7 @@ from backend.encoders.onnx_export import (
     ffn_down_projections,
     load_or_write,
     onnx_cache_path,
-    quantize_int8,
+    then_quantized,
     transformers_export,
     write_atomically,
 )
@@ -361,14 +361,6 @@ def load(path: Path, *, cache_dir: Path, quantize: bool = False, batch_size: int
             _bert(model), example, tmp, input_names=INPUT_NAMES, output_names=[OUTPUT_NAME]
         )
 
-    def export_then_quantize(tmp: Path) -> None:
-        float_file = tmp.with_name(tmp.name + ".fp32")
-        try:
-            export(float_file)
-            quantize_int8(float_file, tmp, exclude=ffn_down_projections(model.ffn))
-        finally:
-            float_file.unlink(missing_ok=True)
-
-    write = export_then_quantize if quantize else export
+    write = then_quantized(export, exclude=ffn_down_projections(model.ffn)) if quantize else export
     session = load_or_write(target, lambda out: write_atomically(out, write))
     return E5Onnx(model, session, batch_size=batch_size)

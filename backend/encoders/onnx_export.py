@@ -174,6 +174,23 @@ def quantize_int8(
     )
 
 
+def then_quantized(
+    export: Callable[[Path], None], *, exclude: Callable[[Any], Sequence[str]] | None = None
+) -> Callable[[Path], None]:
+    """A writer that runs ``export`` into a float file beside its target, then writes the
+    target with int8 weights (``quantize_int8``) and removes the float file."""
+
+    def write(target: Path) -> None:
+        float_file = target.with_name(target.name + ".fp32")
+        try:
+            export(float_file)
+            quantize_int8(float_file, target, exclude=exclude)
+        finally:
+            float_file.unlink(missing_ok=True)
+
+    return write
+
+
 def cpu_session(path: Path, *, threads: int | None = None) -> Any:
     """An ONNX Runtime session on the CPU provider using ``threads`` (default: all) cores."""
     import onnxruntime as ort

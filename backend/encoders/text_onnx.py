@@ -29,7 +29,7 @@ from backend.encoders.onnx_export import (
     ffn_down_projections,
     load_or_write,
     onnx_cache_path,
-    quantize_int8,
+    then_quantized,
     transformers_export,
     write_atomically,
 )
@@ -356,19 +356,11 @@ def load(
         )
 
     def write(target: Path) -> None:
-        if not quantize:
+        if quantize:
+            exclude = ffn_down_projections(intermediate_size)
+            write_atomically(target, then_quantized(export, exclude=exclude))
+        else:
             write_atomically(target, export)
-            return
-
-        def export_then_quantize(tmp: Path) -> None:
-            float_file = tmp.with_name(tmp.name + ".fp32")
-            try:
-                export(float_file)
-                quantize_int8(float_file, tmp, exclude=ffn_down_projections(intermediate_size))
-            finally:
-                float_file.unlink(missing_ok=True)
-
-        write_atomically(target, export_then_quantize)
 
     session = load_or_write(path, write)
     # Written after the export it describes, so ``cached`` never finds a manifest alone.
