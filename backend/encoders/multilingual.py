@@ -17,6 +17,7 @@ searches never loads it. The two runtimes' rows agree to cosine 0.9998
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -77,10 +78,9 @@ class MultilingualEncoder:
         if len(texts) == 0:
             return np.zeros((0, self.dim), np.float32)
         model = self._model(query=query)
-        if model is self._engine:
-            with self._engine_lock:
-                rows = np.asarray(model.encode(list(texts), is_query=query), np.float32)
-        else:  # thread-safe on its own
+        # The ONNX Runtime model is thread-safe on its own.
+        lock = self._engine_lock if model is self._engine else contextlib.nullcontext()
+        with lock:
             rows = np.asarray(model.encode(list(texts), is_query=query), np.float32)
         return l2_normalize(rows.reshape(len(texts), self.dim))
 

@@ -37,6 +37,7 @@ from backend.encoders.onnx_export import (
     load_or_write,
     onnx_cache_path,
     then_quantized,
+    token_embeddings,
     transformers_export,
     write_atomically,
 )
@@ -287,8 +288,9 @@ class E5Onnx:
             chosen = [windows[i] for i in order[start : start + self.batch_size]]
             pooled = self._pooled([ids for _, ids in chosen])
             for (index, ids), row in zip(chosen, pooled, strict=True):
-                sums[index] += max(len(ids), 1) * row
-                weights[index] += max(len(ids), 1)
+                weight = max(len(ids), 1)
+                sums[index] += weight * row
+                weights[index] += weight
         return l2_normalize((sums / weights[:, None]).astype(np.float32))
 
     def _pooled(self, batch: Sequence[list[int]]) -> NDArray[np.float32]:
@@ -347,17 +349,7 @@ def _bert(model: E5Model) -> torch.nn.Module:
             state[f"encoder.layer.{layer}.{module}.weight"] = model.floats(f"l{layer}.{short}.w", h)
             state[f"encoder.layer.{layer}.{module}.bias"] = model.floats(f"l{layer}.{short}.b", h)
     bert.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
-
-    class TokenEmbeddings(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            out: torch.Tensor = self.bert(inputs_embeds=embeds, attention_mask=mask)[0]
-            return out
-
-    return TokenEmbeddings()
+    return token_embeddings(bert, INPUT_NAMES)
 
 
 def load(path: Path, *, cache_dir: Path, quantize: bool = False, batch_size: int = 32) -> E5Onnx:

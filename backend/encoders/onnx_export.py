@@ -95,6 +95,23 @@ def torch_export(
         )
 
 
+def token_embeddings(auto_model: torch.nn.Module, input_names: Sequence[str]) -> torch.nn.Module:
+    """A transformers encoder taking ``input_names`` as positional inputs, with the last
+    hidden state as its only output: what ``transformers_export`` traces."""
+    import torch
+
+    class TokenEmbeddings(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = auto_model
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = self.model(**dict(zip(input_names, inputs, strict=True)))[0]
+            return out
+
+    return TokenEmbeddings()
+
+
 def transformers_export(
     model: torch.nn.Module,
     args: tuple[torch.Tensor, ...],

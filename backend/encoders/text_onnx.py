@@ -30,13 +30,13 @@ from backend.encoders.onnx_export import (
     load_or_write,
     onnx_cache_path,
     then_quantized,
+    token_embeddings,
     transformers_export,
     write_atomically,
 )
 from backend.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    import torch
     from tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -264,22 +264,6 @@ class OnnxTextEncoder:
         return f"<OnnxTextEncoder {self.name} dim={self.dim} runtime={self.runtime}>"
 
 
-def _token_embeddings(auto_model: torch.nn.Module, input_names: Sequence[str]) -> torch.nn.Module:
-    """``auto_model`` with positional inputs and the last hidden state as its only output."""
-    import torch
-
-    class TokenEmbeddings(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = auto_model
-
-        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-            out: torch.Tensor = self.model(**dict(zip(input_names, inputs, strict=True)))[0]
-            return out
-
-    return TokenEmbeddings()
-
-
 def _cache_name(name: str, quantized: bool) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[-60:] or "text"
     return f"{slug}-int8" if quantized else slug
@@ -348,7 +332,7 @@ def load(
             return_tensors="pt",
         )
         transformers_export(
-            _token_embeddings(transformer.auto_model, names),
+            token_embeddings(transformer.auto_model, names),
             tuple(example[key] for key in names),
             tmp,
             input_names=names,
