@@ -57,7 +57,7 @@ class TrainingConfig:
     epochs: int = 150
     batch_size: int = 128
     image_views: int = 16
-    learning_rate: float = 2e-3
+    learning_rate: float = 5e-4
     weight_decay: float = 1e-4
     temperature: float = 0.05
     image_dropout: float = 0.1  # share of products shown without picture (catalogs have some)
@@ -211,9 +211,10 @@ def _fusion_net(text_dim: int, image_dim: int) -> Any:
             self.image_query = mlp(FUSED_DIM)
 
         def product(self, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            joint = torch.cat([self.text_proj(t), self.image_proj(v)], dim=1)
+            e_t, e_v = self.text_proj(t), self.image_proj(v)
             fm = self.fm_text(t) * self.fm_image(v)
-            return nn.functional.normalize(self.product_mlp(joint) + fm, dim=1)
+            mlp = self.product_mlp(torch.cat([e_t, e_v], dim=1))
+            return nn.functional.normalize(e_t + e_v + mlp + fm, dim=1)
 
         def query_text(self, t: torch.Tensor) -> torch.Tensor:
             e = self.text_proj(t)
@@ -356,5 +357,10 @@ def train_head(
         "definitions": dictionary.name if dictionary is not None else None,
     }
     return save_head(
-        out, result.weights, text_encoder=text.name, image_encoder=image.name, trained=trained
+        out,
+        result.weights,
+        text_encoder=text.name,
+        image_encoder=image.name,
+        trained=trained,
+        products=features.skus,
     )

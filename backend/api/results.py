@@ -38,6 +38,7 @@ def search_service() -> SearchService:
         hybrid_fusion=defaults.fusion,
         weights=defaults.weights,
         multilingual=get_multilingual(),
+        coverage=defaults.coverage,
     )
 
 

@@ -8,15 +8,18 @@ from flask import Blueprint, Response, current_app, send_from_directory
 
 from backend.catalog import service as catalog
 from backend.catalog.db import get_session
+from backend.encoders.ext import get_fusion
 from backend.errors import IndexUnavailable
 from backend.index.ext import get_index
+from backend.search.ext import get_search_defaults
 
 bp = Blueprint("system", __name__)
 
 
 @bp.get("/health")
 def health() -> tuple[dict[str, Any], int]:
-    """Catalog and index counts; 503 with the reason when the index cannot answer."""
+    """Catalog and index counts, and the fusion head with the share of the indexed products it
+    was trained on; 503 with the reason when the index cannot answer."""
     session = get_session()
     body: dict[str, Any] = {
         "status": "ok",
@@ -27,6 +30,13 @@ def health() -> tuple[dict[str, Any], int]:
         index = get_index()
         index.ping()
         body["points"] = index.count()
+        head = get_fusion()
+        if head is not None:
+            share = get_search_defaults().coverage.share(index, head)
+            body["fusion_head"] = {
+                "name": head.name,
+                "share_trained_on": None if share is None else round(share, 4),
+            }
     except IndexUnavailable as exc:
         body.update(status="unavailable", index_error=exc.message)
         return body, 503

@@ -1,12 +1,16 @@
 """The fusion head: a product's text and image features become one ``fused`` vector, and a text
 or image query lands in the same space, so words can find pictures and pictures words.
 
-f(x_t, x_v) = MLP(P_t x_t, P_v x_v) + FM(x_t, x_v), where the factorization-machine term is the
-pairwise interaction of the two fields, (U_t x_t) * (U_v x_v). Queries go through the same
-projections plus a small residual MLP per modality. Training (torch, contrastive) lives in
+f(x_t, x_v) = P_t x_t + P_v x_v + MLP(P_t x_t, P_v x_v) + FM(x_t, x_v), where the
+factorization-machine term is the pairwise interaction of the two fields, (U_t x_t) * (U_v x_v).
+Queries go through the same projections plus a small residual MLP per modality. The linear
+path P_t x_t + P_v x_v carries a product's own features into its fused vector, which is all a
+product the head never saw (one added after training) has to go on; version-1 checkpoints,
+without it, still load and fuse as they were trained. Training (torch, contrastive) lives in
 ``loaders/fusion_training.py``; here the head runs in numpy: a few small matrix products per
 query, no torch on the request path. A checkpoint is one ``.npz`` holding the weights and a
-JSON header naming the encoders and dimensions it was trained for.
+JSON header naming the encoders and dimensions it was trained for and the skus of the products
+it was trained on.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import hashlib
 import io
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,8 @@ from backend.encoders.base import l2_normalize
 from backend.errors import ConfigurationError
 
 FORMAT = "vitrine-fusion"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the product vector has the linear path; 1: MLP + FM only
+READABLE_VERSIONS = (1, 2)
 FUSED_DIM = 256
 HIDDEN = 512
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "fusion-default.npz"
@@ -86,6 +91,9 @@ class FusionHead:
     dim: int
     version: str
     trained: Mapping[str, Any]  # what training recorded: catalog size, epochs, seed, losses
+    format_version: int = FORMAT_VERSION
+    # The skus of the products it was trained on (None: not recorded, heads before 2026-11-30).
+    products: frozenset[str] | None = None
 
     @property
     def name(self) -> str:
@@ -113,7 +121,9 @@ class FusionHead:
         e_t, e_v = self._linear(text, "text_proj"), self._linear(image, "image_proj")
         mlp = self._mlp(np.concatenate([e_t, e_v], axis=1), "product_mlp")
         fm = self._linear(text, "fm_text") * self._linear(image, "fm_image")
-        return l2_normalize(mlp + fm)
+        if self.format_version == 1:
+            return l2_normalize(mlp + fm)
+        return l2_normalize(e_t + e_v + mlp + fm)
 
     def text_query(self, text: NDArray[np.float32]) -> NDArray[np.float32]:
         """Text-encoder rows of queries in the fused space."""
@@ -147,8 +157,12 @@ def save_head(
     text_encoder: str,
     image_encoder: str,
     trained: Mapping[str, Any],
+    products: Sequence[str] | None = None,
 ) -> FusionHead:
-    """Write a checkpoint (weights stored as float16) and return the head as it loads back."""
+    """Write a checkpoint (weights stored as float16) and return the head as it loads back.
+
+    ``products``: the skus of the products it was trained on (search weighs the fused signal
+    by how many of the indexed products these are)."""
     text_dim = int(weights["text_proj.weight"].shape[1])
     image_dim = int(weights["image_proj.weight"].shape[1])
     dim = int(weights["text_proj.weight"].shape[0])
@@ -163,6 +177,8 @@ def save_head(
         "dim": dim,
         "trained": dict(trained),
     }
+    if products is not None:
+        header["products"] = sorted(set(products))
     arrays: dict[str, Any] = {
         name: np.asarray(value, np.float16) for name, value in sorted(weights.items())
     }
@@ -211,10 +227,12 @@ def load_head(path: Path) -> FusionHead:
             }
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigurationError(f"{path} is not a fusion checkpoint: {exc}") from exc
-    if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
+    format_version = header.get("format_version")
+    if header.get("format") != FORMAT or format_version not in READABLE_VERSIONS:
         raise ConfigurationError(
-            f"{path} is not a version-{FORMAT_VERSION} fusion checkpoint "
-            f"(format {header.get('format')!r}, version {header.get('format_version')!r})"
+            f"{path} is not a fusion checkpoint of version "
+            f"{' or '.join(map(str, READABLE_VERSIONS))} "
+            f"(format {header.get('format')!r}, version {format_version!r})"
         )
     text_dim, image_dim, dim = int(header["text_dim"]), int(header["image_dim"]), int(header["dim"])
     _check_shapes(weights, text_dim, image_dim, dim, source=str(path))
@@ -227,6 +245,8 @@ def load_head(path: Path) -> FusionHead:
         dim=dim,
         version=version,
         trained=header.get("trained", {}),
+        format_version=int(format_version),
+        products=frozenset(header["products"]) if "products" in header else None,
     )
     with _lock:
         _cache[path] = head

@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from backend.encoders.ext import get_encoders_of
 from backend.encoders.registry import glossary_from_settings
 from backend.errors import ConfigurationError, InvalidRequest
+from backend.search.service import HeadCoverage
 from backend.search.signals import needs_rrf, parse_weights
 from backend.search.translate import Glossary
 
@@ -24,6 +25,7 @@ class SearchDefaults:
     weights: Mapping[str, float]
     candidates: int
     glossary: Glossary | None
+    coverage: HeadCoverage  # how much of the index the fusion head knows, shared by searches
 
 
 def init_app(app: Flask) -> None:
@@ -43,6 +45,7 @@ def init_app(app: Flask) -> None:
         weights=weights,
         candidates=settings.search_candidates,
         glossary=glossary_from_settings(settings, text),
+        coverage=HeadCoverage(),
     )
 
 

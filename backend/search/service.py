@@ -8,6 +8,9 @@ each signal.
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -46,6 +49,12 @@ NO_FILTERS = Filters()
 LONG_QUERY_WORDS = 6
 # ...and one whose typed terms the best keyword match carries at least this share of names it.
 NAMING_COVERAGE = 0.5
+# Hybrid search and "more like this" fuse the fused signal only where the head was trained on
+# at least this share of the indexed products: a product it never saw gets a weaker fused
+# vector, and a catalog of such products searched worse with the head than without it
+# (docs/benchmarks.md). mode=fused and weights that name it still use it.
+HEAD_COVERAGE = 0.9
+COVERAGE_RECHECK_SECONDS = 30.0  # how often a search looks whether the index has changed
 PAGE_SLACK = 10  # extra hits fetched to see whether scores tie across the page boundary
 MAX_TIE_FETCH = 20_000
 
@@ -54,6 +63,44 @@ class ModeUnavailable(InvalidRequest):
     """A mode the deployed models cannot answer yet (text to image needs the fusion head)."""
 
     code = "mode_unavailable"
+
+
+class HeadCoverage:
+    """The share of the indexed products a fusion head was trained on.
+
+    The head's products are looked up in the index by point id; the share is kept until the
+    number of points changes, which is looked at every ``COVERAGE_RECHECK_SECONDS`` at most, so
+    searches rarely pay for it. One per deployment (searches share it).
+    """
+
+    def __init__(self, recheck_seconds: float = COVERAGE_RECHECK_SECONDS) -> None:
+        self._recheck = recheck_seconds
+        self._lock = threading.Lock()
+        self._key: tuple[int, str, int] | None = None  # index, head, number of points
+        self._share = 1.0
+        self._checked = -math.inf
+
+    def share(self, index: VectorIndex, head: FusionHead) -> float | None:
+        """The share (1.0 for an empty index), or None for a head that did not record its
+        products."""
+        if head.products is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            key = self._key
+            if key is not None and key[:2] == (id(index), head.name):
+                if now - self._checked < self._recheck:
+                    return self._share
+        points = index.count()
+        if key == (id(index), head.name, points):
+            with self._lock:
+                self._checked = now
+                return self._share
+        known = len(index.retrieve([point_id(sku) for sku in head.products])) if points else 0
+        share = min(1.0, known / points) if points else 1.0
+        with self._lock:
+            self._key, self._share, self._checked = (id(index), head.name, points), share, now
+        return share
 
 
 @dataclass(frozen=True)
@@ -84,6 +131,7 @@ class SearchService:
     hybrid_fusion: str = "dbsf"
     weights: Mapping[str, float] = field(default_factory=dict)
     multilingual: MultilingualEncoder | None = None
+    coverage: HeadCoverage = field(default_factory=HeadCoverage)
 
     # -- one call from words or a picture to hits (the evaluation harness) ------------------
 
@@ -153,8 +201,13 @@ class SearchService:
         }[mode]
         names = [n for n in names if self._has_signal(n)]
         why = None
-        if mode == "hybrid" and weights is None and not self.weights:
+        if mode == "hybrid" and self._automatic(weights):
+            left_out = self._unfit_head()
+            if left_out is not None:
+                names.remove("fused")
             names, why = self._choose(names, q, english=english)
+            if left_out is not None:
+                why = f"{why}; {left_out}"
         elif mode == "hybrid" and "multilingual" not in {**self.weights, **(weights or {})}:
             # Weights that predate the multilingual signal keep their signals: it joins when named.
             names = [n for n in names if n != "multilingual"]
@@ -189,10 +242,11 @@ class SearchService:
         signals: list[Signal] = []
         if mode in ("image", "hybrid"):
             signals.append(Signal("image", DenseQuery(features[0], IMAGE_VECTOR)))
-        if self.fusion is not None and mode in ("fused", "hybrid"):
+        left_out = self._unfit_head() if mode == "hybrid" and self._automatic(weights) else None
+        if self.fusion is not None and mode in ("fused", "hybrid") and left_out is None:
             fused = self.fusion.image_query(features)[0]
             signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
-        return self._plan(signals, fusion=fusion, weights=weights)
+        return self._plan(signals, fusion=fusion, weights=weights, why=left_out)
 
     def plan_similar(
         self,
@@ -208,7 +262,10 @@ class SearchService:
             raise InvalidRequest(f"using must be one of {', '.join(SIMILAR_USING)}, not {using!r}")
         if using == "fused":
             self._require_head("using=fused")
-        default = [TEXT_VECTOR, IMAGE_VECTOR] + ([FUSED_VECTOR] if self.fusion else [])
+        left_out = self._unfit_head() if using is None and self._automatic(weights) else None
+        default = [TEXT_VECTOR, IMAGE_VECTOR]
+        if self.fusion is not None and left_out is None:
+            default.append(FUSED_VECTOR)
         names = [using] if using else default
         stored = self.index.retrieve([point_id(sku)], vectors=names)
         if not stored:
@@ -216,7 +273,7 @@ class SearchService:
         signals = [Signal(n, DenseQuery(v, n)) for n, v in stored[0].vectors.items()]
         if not signals:
             raise NotFound(f"product {sku!r} has no {using} vector to compare with")
-        return self._plan(signals, fusion=fusion, weights=weights)
+        return self._plan(signals, fusion=fusion, weights=weights, why=left_out)
 
     # -- running and explaining -------------------------------------------------------------
 
@@ -307,6 +364,28 @@ class SearchService:
             drop.add("multilingual")
         kept = [n for n in names if n not in drop]
         return (kept or names), why
+
+    def head_coverage(self) -> float | None:
+        """The share of the indexed products the fusion head was trained on (None: no head,
+        or one that did not record its products)."""
+        if self.fusion is None:
+            return None
+        return self.coverage.share(self.index, self.fusion)
+
+    def _automatic(self, weights: Mapping[str, float] | None) -> bool:
+        """Whether this search chooses its own signals: neither the request nor the
+        deployment (``VITRINE_HYBRID_WEIGHTS``) gave weights."""
+        return weights is None and not self.weights
+
+    def _unfit_head(self) -> str | None:
+        """Why hybrid leaves the fused signal out, or None when it keeps it (HEAD_COVERAGE)."""
+        share = self.head_coverage()
+        if share is None or share >= HEAD_COVERAGE:
+            return None
+        return (
+            f"the fusion head was trained on {share:.0%} of these products: fused left out "
+            "(train one on this catalog with `vitrine train-fusion`)"
+        )
 
     def _has_signal(self, name: str) -> bool:
         """Whether this deployment can compute the signal: the fused and multilingual ones

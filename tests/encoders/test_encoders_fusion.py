@@ -101,3 +101,41 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path):
     np.savez(tmp_path / "partial.npz", **weights)
     with pytest.raises(ConfigurationError):
         load_head(tmp_path / "partial.npz")
+
+
+def _rewrite_version(path, version):
+    """The checkpoint at ``path`` with its header's format version set to ``version``."""
+    import json
+
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(bytes(arrays["__header__"]).decode())
+    header["format_version"] = version
+    arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(path, **arrays)
+
+
+def test_a_version_1_head_fuses_as_it_was_trained_and_unknown_versions_are_refused(tmp_path):
+    """Heads trained before the linear path (version 1) keep their product vectors, so an index
+    they built still matches their queries; a version this code does not know is refused."""
+    path = tmp_path / "old.npz"
+    current = save_head(path, random_weights(), trained={}, **_names())
+    assert current.format_version == 2
+    _rewrite_version(path, 1)
+    old = load_head(path)
+    assert old.format_version == 1
+    rng = np.random.default_rng(2)
+    t = rng.standard_normal((3, 384)).astype(np.float32)
+    v = rng.standard_normal((3, 1280)).astype(np.float32)
+    e_t, e_v = old._linear(t, "text_proj"), old._linear(v, "image_proj")
+    mlp = old._mlp(np.concatenate([e_t, e_v], axis=1), "product_mlp")
+    fm = old._linear(t, "fm_text") * old._linear(v, "fm_image")
+    for head, raw in ((old, mlp + fm), (current, e_t + e_v + mlp + fm)):
+        expected = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+        np.testing.assert_allclose(head.product(t, v), expected, atol=1e-5)
+    # Queries are computed the same way in both versions.
+    np.testing.assert_allclose(old.text_query(t), current.text_query(t), atol=1e-6)
+
+    _rewrite_version(path, 3)
+    with pytest.raises(ConfigurationError, match="version 1 or 2"):
+        load_head(path)

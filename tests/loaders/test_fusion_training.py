@@ -17,6 +17,7 @@ from backend.encoders.registry import encoders_from_settings
 from backend.settings import Settings
 from loaders.cli import main
 from loaders.fusion_training import (
+    Features,
     TrainingConfig,
     _fusion_net,
     catalog_features,
@@ -125,6 +126,47 @@ def test_training_lowers_the_loss_and_ranks_unseen_drawings_higher(subset, featu
         return float(np.mean(1.0 / ranks))
 
     assert mrr(trained) > mrr(untrained) + 0.3
+
+
+def test_products_added_after_training_are_found_through_the_fused_vector(subset, features):
+    """A head meets products it never saw (a shop adds products after training): their fused
+    vectors still carry their words and picture, so their titles and other-vendor drawings
+    find them among the products it was trained on."""
+    seen = np.arange(SUBSET) < 32
+    config = TrainingConfig(epochs=40, image_views=6, batch_size=32)
+    trained = head_of(train(_rows(features, seen), config).weights)
+    _, image = encoders_from_settings(subset["settings"])
+    text, _ = encoders_from_settings(subset["settings"])
+    unseen = np.flatnonzero(~seen)
+    products = trained.product(features.text, features.image)
+    drawings = image.encode([Image.open(NOTO / subset["rows"][i]["image"]) for i in unseen])
+    titles = text.encode([subset["rows"][i]["title"] for i in unseen])
+
+    def mrr(queries: np.ndarray) -> float:
+        scores = queries @ products.T
+        own = scores[np.arange(len(unseen)), unseen]
+        ranks = (scores > own[:, None]).sum(axis=1) + 1
+        return float(np.mean(1.0 / ranks))
+
+    # Measured: 0.53 and 1.00; heads without the linear path (version 1) gave 0.35 and 0.76.
+    assert mrr(trained.image_query(drawings)) > 0.45
+    assert mrr(trained.text_query(titles)) > 0.9
+
+
+def _rows(features: Features, keep: np.ndarray) -> Features:
+    """The features of the products ``keep`` marks, with their views."""
+    rows = np.flatnonzero(keep)
+    position = {row: i for i, row in enumerate(rows)}
+    owned = np.isin(features.text_view_owner, rows)
+    return Features(
+        skus=[features.skus[r] for r in rows],
+        text=features.text[rows],
+        image=features.image[rows],
+        has_image=features.has_image[rows],
+        text_views=features.text_views[owned],
+        text_view_owner=np.asarray([position[o] for o in features.text_view_owner[owned]]),
+        image_views=features.image_views[rows],
+    )
 
 
 def test_cli_trains_writes_a_checkpoint_and_the_app_serves_fused_search(subset, tmp_path):

@@ -1,0 +1,75 @@
+"""A fusion head trained on other products: hybrid search leaves its fused signal out and says
+why, /health says how much of the index the head knows, and asking for the signal still works."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PIL import Image
+
+from backend.api.results import search_service
+from backend.search.ext import EXTENSION
+from backend.search.service import HeadCoverage
+from tests.api.conftest import csv_bytes, demo_images, demo_rows, zip_bytes
+from tests.conftest import DEMO
+
+SHOP = 30  # products of each upload
+
+
+def upload(admin, rows) -> None:
+    images = zip_bytes(demo_images(row["image"] for row in rows))
+    assert admin.upload_and_wait(csv_bytes(rows), images=images)["state"] == "succeeded"
+
+
+def test_a_head_trained_on_other_products_is_left_out_of_hybrid_search(admin):
+    """Another shop (the demo's first products under skus of its own) on the default settings,
+    whose shipped head was trained on the demo's skus."""
+    app = admin.app
+    # Count the share at every search, not every 30 s, to see the second upload at once.
+    app.extensions[EXTENSION] = replace(
+        app.extensions[EXTENSION], coverage=HeadCoverage(recheck_seconds=0)
+    )
+    demo = demo_rows(SHOP)
+    shop = [{**row, "sku": f"OTHER-{row['sku']}"} for row in demo]
+    upload(admin, shop)
+    client = admin.client
+
+    first = shop[0]
+    body = client.get(f"/api/search?q={first['title']}").get_json()
+    assert body["results"][0]["sku"] == first["sku"]
+    assert set(body["results"][0]["explain"]["signals"]) == {"keywords"}
+    why = body["query"]["signals_why"]
+    assert "fusion head was trained on 0% of these products" in why
+    assert "vitrine train-fusion" in why
+    health = client.get("/health").get_json()
+    assert health["fusion_head"]["share_trained_on"] == 0.0
+    assert health["fusion_head"]["name"].startswith("fusion-")
+
+    # Asked for by name, the fused signal still answers.
+    fused = client.get(f"/api/search?q={first['title']}&mode=fused").get_json()
+    assert len(fused["results"]) == 10
+    named = client.get(f"/api/search?q={first['title']}&weights=keywords:1,fused:1").get_json()
+    assert named["query"]["weights"]["fused"] == 1.0
+
+    with app.app_context():
+        service = search_service()
+        picture = Image.open(DEMO / "images" / first["image"])
+        plan = service.plan_image(picture, mode="hybrid")
+        assert [s.name for s in plan.signals] == ["image"]
+        assert "fused left out" in (plan.why or "")
+        assert [s.name for s in service.plan_image(picture, mode="fused").signals] == ["fused"]
+        similar = service.plan_similar(shop[1]["sku"])
+        assert [s.name for s in similar.signals] == ["text", "image"]
+
+    # The demo's own products join: the head knows half of the index, still too little.
+    upload(admin, demo)
+    assert client.get("/health").get_json()["fusion_head"]["share_trained_on"] == 0.5
+    body = client.get(f"/api/search?q={first['title']}").get_json()
+    assert "fused" not in body["results"][0]["explain"]["signals"]
+
+
+def test_the_demo_shop_keeps_the_head_it_was_trained_on(client):
+    assert client.get("/health").get_json()["fusion_head"]["share_trained_on"] == 1.0
+    body = client.get("/api/search?q=T恤").get_json()
+    assert body["query"]["weights"] == {"keywords": 1.0, "fused": 1.0}
+    assert "fusion head" not in body["query"]["signals_why"]
