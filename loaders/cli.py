@@ -120,6 +120,8 @@ def load(
             json.dumps([e.__dict__ for e in summary.errors], ensure_ascii=False, indent=2)
         )
     click.echo(summary.line())
+    if summary.fusion_note:
+        click.echo(summary.fusion_note, err=True)
     if summary.failed:
         sys.exit(EXIT_ROWS_FAILED)
 

@@ -59,6 +59,9 @@ class LoadSummary:
     failed: int = 0
     indexed: int = 0
     errors: list[RowError] = field(default_factory=list)
+    # Set when the fusion head was trained on too few of the indexed products for hybrid
+    # search to use it: what to do about it.
+    fusion_note: str | None = None
 
     def fail(self, line: int | None, sku: str | None, reason: str) -> None:
         """Record a row that did not load."""
@@ -355,7 +358,7 @@ def load_into(
 ) -> LoadSummary:
     """Migrate, open the encoders and the index from settings, load, and close the index."""
     with opened(settings) as deployment:
-        return load_catalog(
+        summary = load_catalog(
             catalog_path,
             images_path,
             sessions=deployment.sessions,
@@ -364,6 +367,25 @@ def load_into(
             settings=settings,
             progress=progress,
         )
+        summary.fusion_note = fusion_note(deployment)
+        return summary
+
+
+def fusion_note(deployment: Deployment) -> str | None:
+    """What to do when the fusion head was not trained on enough of the indexed products for
+    hybrid search to use it (``HEAD_COVERAGE``); None when it is used, or there is none."""
+    from backend.search.service import HEAD_COVERAGE, HeadCoverage
+
+    head = deployment.encoders.fusion
+    coverage = HeadCoverage().of(deployment.index, head) if head is not None else None
+    if head is None or coverage is None or coverage.share >= HEAD_COVERAGE:
+        return None
+    return (
+        f"note: fusion head {head.name} was trained on {coverage.known} of the "
+        f"{coverage.points} indexed products, so hybrid search leaves its fused vector out; "
+        "train one on this catalog with `vitrine train-fusion`, run "
+        "`VITRINE_FUSION_HEAD=<its checkpoint> vitrine reindex` and serve with that setting"
+    )
 
 
 def reindex_into(

@@ -14,7 +14,7 @@ from backend.catalog.db import get_session
 from backend.errors import InvalidRequest, ProductNotFound
 from backend.index.port import Filters, point_id
 from backend.search.params import parse_diversity, parse_facets, parse_filters, parse_page
-from backend.search.recommend import check_examples, recommend
+from backend.search.recommend import check_examples, recommend, vectors_for
 
 bp = Blueprint("recommend", __name__, url_prefix="/api/recommend")
 
@@ -45,8 +45,9 @@ def recommend_products() -> dict[str, Any]:
     for sku in examples:
         if sku not in found:
             raise ProductNotFound(sku)
+    service = search_service()
     hits = recommend(
-        search_service(),
+        service,
         positive=wanted.positive,
         negative=wanted.negative,
         filters=wanted.filters,
@@ -61,6 +62,7 @@ def recommend_products() -> dict[str, Any]:
             "positive": list(wanted.positive),
             "negative": list(wanted.negative),
             "diversity": wanted.diversity,
+            "using": vectors_for(service),
         },
         filters=wanted.filters,
         limit=wanted.limit,

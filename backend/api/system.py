@@ -18,7 +18,7 @@ bp = Blueprint("system", __name__)
 
 @bp.get("/health")
 def health() -> tuple[dict[str, Any], int]:
-    """Catalog and index counts, and the fusion head with the share of the indexed products it
+    """Catalog and index counts, and the fusion head with how many of the indexed products it
     was trained on; 503 with the reason when the index cannot answer."""
     session = get_session()
     body: dict[str, Any] = {
@@ -32,10 +32,10 @@ def health() -> tuple[dict[str, Any], int]:
         body["points"] = index.count()
         head = get_fusion()
         if head is not None:
-            share = get_search_defaults().coverage.share(index, head)
+            coverage = get_search_defaults().coverage.of(index, head)
             body["fusion_head"] = {
                 "name": head.name,
-                "share_trained_on": None if share is None else round(share, 4),
+                "products_trained_on": None if coverage is None else coverage.known,
             }
     except IndexUnavailable as exc:
         body.update(status="unavailable", index_error=exc.message)

@@ -1,8 +1,9 @@
 """Recommendations: products like the ones a shopper liked, unlike the ones they skipped.
 
 One engine query with Qdrant's recommend (best-score strategy) over the examples' stored
-vectors: the ``fused`` vector when the collection has one (a fusion head is loaded), else a
-recommend prefetch in ``text`` and one in ``image``, fused by RRF. The shopper's filters are
+vectors: the ``fused`` vector when the collection has one (a fusion head is loaded) and the
+head was trained on the indexed products (``HEAD_COVERAGE``), else a recommend prefetch in
+``text`` and one in ``image``, fused by RRF. The shopper's filters are
 inside the query and the example products are never returned.
 """
 
@@ -38,7 +39,7 @@ def recommend(
     NotFound for a sku the index does not hold.
     """
     check_examples(positive, negative)
-    names = [FUSED_VECTOR] if service.fusion is not None else [TEXT_VECTOR, IMAGE_VECTOR]
+    names = vectors_for(service)
     ids = {sku: point_id(sku) for sku in (*positive, *negative)}
     stored = {p.id: p for p in service.index.retrieve(list(ids.values()), vectors=names)}
     missing = [sku for sku, pid in ids.items() if pid not in stored]
@@ -68,6 +69,13 @@ def recommend(
         limit=limit,
         offset=offset,
     )
+
+
+def vectors_for(service: SearchService) -> list[str]:
+    """The stored vectors recommendations compare products by."""
+    if service.fusion is not None and service.head_left_out() is None:
+        return [FUSED_VECTOR]
+    return [TEXT_VECTOR, IMAGE_VECTOR]
 
 
 def check_examples(positive: Sequence[str], negative: Sequence[str]) -> None:

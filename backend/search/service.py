@@ -49,11 +49,13 @@ NO_FILTERS = Filters()
 LONG_QUERY_WORDS = 6
 # ...and one whose typed terms the best keyword match carries at least this share of names it.
 NAMING_COVERAGE = 0.5
-# Hybrid search and "more like this" fuse the fused signal only where the head was trained on
-# at least this share of the indexed products: a product it never saw gets a weaker fused
-# vector, and a catalog of such products searched worse with the head than without it
-# (docs/benchmarks.md). mode=fused and weights that name it still use it.
-HEAD_COVERAGE = 0.9
+# Searches that choose their own signals (hybrid, a picture's hybrid, "more like this",
+# recommendations) use the fused vector only while the head was trained on every indexed
+# product: the fused vectors of products it never saw score low beside those of products it
+# learnt, which buried them (docs/benchmarks.md: with 10% of a catalog new to the head, those
+# products' MRR fell from 0.787 to 0.623 on pictures and 0.879 to 0.762 on English keywords).
+# mode=fused, using=fused and weights that name it still use it.
+HEAD_COVERAGE = 1.0
 COVERAGE_RECHECK_SECONDS = 30.0  # how often a search looks whether the index has changed
 PAGE_SLACK = 10  # extra hits fetched to see whether scores tie across the page boundary
 MAX_TIE_FETCH = 20_000
@@ -65,10 +67,23 @@ class ModeUnavailable(InvalidRequest):
     code = "mode_unavailable"
 
 
-class HeadCoverage:
-    """The share of the indexed products a fusion head was trained on.
+@dataclass(frozen=True)
+class Coverage:
+    """How many of the indexed products a fusion head was trained on."""
 
-    The head's products are looked up in the index by point id; the share is kept until the
+    known: int
+    points: int
+
+    @property
+    def share(self) -> float:
+        """``known / points`` (1.0 for an empty index)."""
+        return self.known / self.points if self.points else 1.0
+
+
+class HeadCoverage:
+    """How many of the indexed products a fusion head was trained on, kept between searches.
+
+    The head's products are looked up in the index by point id; the count is kept until the
     number of points changes, which is looked at every ``COVERAGE_RECHECK_SECONDS`` at most, so
     searches rarely pay for it. One per deployment (searches share it).
     """
@@ -76,31 +91,28 @@ class HeadCoverage:
     def __init__(self, recheck_seconds: float = COVERAGE_RECHECK_SECONDS) -> None:
         self._recheck = recheck_seconds
         self._lock = threading.Lock()
-        self._key: tuple[int, str, int] | None = None  # index, head, number of points
-        self._share = 1.0
+        self._key: tuple[int, str] | None = None  # the index and head counted
+        self._coverage = Coverage(0, 0)
         self._checked = -math.inf
 
-    def share(self, index: VectorIndex, head: FusionHead) -> float | None:
-        """The share (1.0 for an empty index), or None for a head that did not record its
-        products."""
+    def of(self, index: VectorIndex, head: FusionHead) -> Coverage | None:
+        """The coverage, or None for a head that did not record its products."""
         if head.products is None:
             return None
-        now = time.monotonic()
+        key, now = (id(index), head.name), time.monotonic()
         with self._lock:
-            key = self._key
-            if key is not None and key[:2] == (id(index), head.name):
-                if now - self._checked < self._recheck:
-                    return self._share
+            counted = self._coverage if self._key == key else None
+            if counted is not None and now - self._checked < self._recheck:
+                return counted
         points = index.count()
-        if key == (id(index), head.name, points):
-            with self._lock:
-                self._checked = now
-                return self._share
-        known = len(index.retrieve([point_id(sku) for sku in head.products])) if points else 0
-        share = min(1.0, known / points) if points else 1.0
+        if counted is not None and counted.points == points:
+            coverage = counted
+        else:
+            ids = [point_id(sku) for sku in head.products]
+            coverage = Coverage(len(index.retrieve(ids)) if points else 0, points)
         with self._lock:
-            self._key, self._share, self._checked = (id(index), head.name, points), share, now
-        return share
+            self._key, self._coverage, self._checked = key, coverage, now
+        return coverage
 
 
 @dataclass(frozen=True)
@@ -202,7 +214,7 @@ class SearchService:
         names = [n for n in names if self._has_signal(n)]
         why = None
         if mode == "hybrid" and self._automatic(weights):
-            left_out = self._unfit_head()
+            left_out = self.head_left_out()
             if left_out is not None:
                 names.remove("fused")
             names, why = self._choose(names, q, english=english)
@@ -242,7 +254,7 @@ class SearchService:
         signals: list[Signal] = []
         if mode in ("image", "hybrid"):
             signals.append(Signal("image", DenseQuery(features[0], IMAGE_VECTOR)))
-        left_out = self._unfit_head() if mode == "hybrid" and self._automatic(weights) else None
+        left_out = self.head_left_out() if mode == "hybrid" and self._automatic(weights) else None
         if self.fusion is not None and mode in ("fused", "hybrid") and left_out is None:
             fused = self.fusion.image_query(features)[0]
             signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
@@ -262,7 +274,7 @@ class SearchService:
             raise InvalidRequest(f"using must be one of {', '.join(SIMILAR_USING)}, not {using!r}")
         if using == "fused":
             self._require_head("using=fused")
-        left_out = self._unfit_head() if using is None and self._automatic(weights) else None
+        left_out = self.head_left_out() if using is None and self._automatic(weights) else None
         default = [TEXT_VECTOR, IMAGE_VECTOR]
         if self.fusion is not None and left_out is None:
             default.append(FUSED_VECTOR)
@@ -365,26 +377,27 @@ class SearchService:
         kept = [n for n in names if n not in drop]
         return (kept or names), why
 
-    def head_coverage(self) -> float | None:
-        """The share of the indexed products the fusion head was trained on (None: no head,
-        or one that did not record its products)."""
+    def head_coverage(self) -> Coverage | None:
+        """How many of the indexed products the fusion head was trained on (None: no head, or
+        one that did not record its products)."""
         if self.fusion is None:
             return None
-        return self.coverage.share(self.index, self.fusion)
+        return self.coverage.of(self.index, self.fusion)
 
     def _automatic(self, weights: Mapping[str, float] | None) -> bool:
         """Whether this search chooses its own signals: neither the request nor the
         deployment (``VITRINE_HYBRID_WEIGHTS``) gave weights."""
         return weights is None and not self.weights
 
-    def _unfit_head(self) -> str | None:
-        """Why hybrid leaves the fused signal out, or None when it keeps it (HEAD_COVERAGE)."""
-        share = self.head_coverage()
-        if share is None or share >= HEAD_COVERAGE:
+    def head_left_out(self) -> str | None:
+        """Why searches that choose their own signals leave the fused one out (the head was
+        not trained on HEAD_COVERAGE of the indexed products), or None when they keep it."""
+        coverage = self.head_coverage()
+        if coverage is None or coverage.share >= HEAD_COVERAGE:
             return None
         return (
-            f"the fusion head was trained on {share:.0%} of these products: fused left out "
-            "(train one on this catalog with `vitrine train-fusion`)"
+            f"the fusion head was trained on {coverage.known} of these {coverage.points} "
+            "products: fused left out (train one on this catalog with `vitrine train-fusion`)"
         )
 
     def _has_signal(self, name: str) -> bool:

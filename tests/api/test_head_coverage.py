@@ -39,10 +39,10 @@ def test_a_head_trained_on_other_products_is_left_out_of_hybrid_search(admin):
     assert body["results"][0]["sku"] == first["sku"]
     assert set(body["results"][0]["explain"]["signals"]) == {"keywords"}
     why = body["query"]["signals_why"]
-    assert "fusion head was trained on 0% of these products" in why
+    assert "fusion head was trained on 0 of these 30 products" in why
     assert "vitrine train-fusion" in why
     health = client.get("/health").get_json()
-    assert health["fusion_head"]["share_trained_on"] == 0.0
+    assert health["fusion_head"]["products_trained_on"] == 0
     assert health["fusion_head"]["name"].startswith("fusion-")
 
     # Asked for by name, the fused signal still answers.
@@ -60,16 +60,42 @@ def test_a_head_trained_on_other_products_is_left_out_of_hybrid_search(admin):
         assert [s.name for s in service.plan_image(picture, mode="fused").signals] == ["fused"]
         similar = service.plan_similar(shop[1]["sku"])
         assert [s.name for s in similar.signals] == ["text", "image"]
+    liked = client.post("/api/recommend", json={"positive": [shop[1]["sku"]]}).get_json()
+    assert liked["query"]["using"] == ["text", "image"] and len(liked["results"]) == 10
 
-    # The demo's own products join: the head knows half of the index, still too little.
+    # The demo's own products join: the head knows half of the index, still not all of it.
     upload(admin, demo)
-    assert client.get("/health").get_json()["fusion_head"]["share_trained_on"] == 0.5
+    health = client.get("/health").get_json()
+    assert (health["points"], health["fusion_head"]["products_trained_on"]) == (60, 30)
     body = client.get(f"/api/search?q={first['title']}").get_json()
+    assert "trained on 30 of these 60 products" in body["query"]["signals_why"]
     assert "fused" not in body["results"][0]["explain"]["signals"]
 
 
 def test_the_demo_shop_keeps_the_head_it_was_trained_on(client):
-    assert client.get("/health").get_json()["fusion_head"]["share_trained_on"] == 1.0
+    health = client.get("/health").get_json()
+    assert health["fusion_head"]["products_trained_on"] == health["points"] == 411
     body = client.get("/api/search?q=T恤").get_json()
     assert body["query"]["weights"] == {"keywords": 1.0, "fused": 1.0}
     assert "fusion head" not in body["query"]["signals_why"]
+    liked = client.post("/api/recommend", json={"positive": ["VT-1F45F"]}).get_json()
+    assert liked["query"]["using"] == ["fused"]
+
+
+def test_loading_a_catalog_the_head_was_not_trained_on_says_what_to_do(settings_env, tmp_path):
+    from click.testing import CliRunner
+
+    from loaders.cli import main
+
+    rows = [{**row, "sku": f"OTHER-{row['sku']}"} for row in demo_rows(5)]
+    catalog = tmp_path / "shop.csv"
+    catalog.write_bytes(csv_bytes(rows))
+    result = CliRunner().invoke(
+        main,
+        ["load", str(catalog), "--images", str(DEMO / "images"), "--no-progress"],
+        env=settings_env,
+    )
+    assert result.exit_code == 0, result.output
+    assert "5 indexed" in result.stdout
+    assert "was trained on 0 of the 5 indexed products" in result.stderr
+    assert "vitrine train-fusion" in result.stderr
