@@ -161,8 +161,8 @@ def save_head(
 ) -> FusionHead:
     """Write a checkpoint (weights stored as float16) and return the head as it loads back.
 
-    ``products``: the skus of the products it was trained on (search weighs the fused signal
-    by how many of the indexed products these are)."""
+    ``products``: the skus of the products it was trained on (searches that choose their own
+    signals use the fused vector only while every indexed product is one of them)."""
     text_dim = int(weights["text_proj.weight"].shape[1])
     image_dim = int(weights["image_proj.weight"].shape[1])
     dim = int(weights["text_proj.weight"].shape[0])
