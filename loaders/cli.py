@@ -336,6 +336,7 @@ def train_fusion(
                 dictionary=dictionary_from_settings(settings),
                 progress=bar.update,
                 on_epoch=on_epoch,
+                cache_dir=settings.model_cache_dir,
             )
     except VitrineError as exc:
         _fail(exc)
@@ -344,7 +345,9 @@ def train_fusion(
         f"trained {head.name} on {trained['products']} products "
         f"({trained['text_views']} text views, {trained['image_views']} picture views): "
         f"loss {trained['first_loss']} -> {trained['last_loss']} in "
-        f"{trained['encode_seconds']} s encoding + {trained['train_seconds']} s training"
+        f"{trained['encode_seconds']} s encoding + {trained['train_seconds']} s training; "
+        f"views of {trained['pictures_encoded']} pictures encoded, "
+        f"{trained['with_picture'] - trained['pictures_encoded']} from the cache"
     )
     click.echo(f"wrote {out}; serve and load with VITRINE_FUSION_HEAD={out}")
 

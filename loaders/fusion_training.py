@@ -2,7 +2,9 @@
 
 Every product gives text views (title, titles in other languages, its rarer keywords) and
 image views (its picture under random crops, turns, colour and blur), encoded once by the
-deployment's encoders. A small torch module with the parameter names of
+deployment's encoders. A picture's views depend only on the picture and the seed, and their
+features are kept in the model cache (``fusion-views-*.npz``), so retraining after products
+were added encodes only the new pictures. A small torch module with the parameter names of
 ``backend.encoders.fusion`` then learns, by InfoNCE with in-batch negatives, to put each view
 next to its product's fused vector; the numpy head in the backend serves the result.
 """
@@ -132,6 +134,59 @@ def text_views(
     return views
 
 
+class ViewCache:
+    """Encoded picture views by picture (its content-addressed media path), in one ``.npz``
+    per image encoder, number of views and seed (float16: 46 KiB a picture with 16 views of
+    1392-d features); a missing or unreadable file is an empty cache. Each picture's row holds
+    its own features, then its views'."""
+
+    def __init__(self, path: Path | None, rows: dict[str, NDArray[np.float32]]) -> None:
+        self.path = path
+        self._rows = rows
+        self._changed = False
+
+    @classmethod
+    def open(cls, folder: Path | None, *, image: ImageEncoder, config: TrainingConfig) -> ViewCache:
+        if folder is None:
+            return cls(None, {})
+        name = f"fusion-views-{image.name}-{config.image_views}v-seed{config.seed}.npz"
+        path = Path(folder) / name.replace("/", "_").replace(":", "_")
+        rows: dict[str, NDArray[np.float32]] = {}
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                keys, features = stored["keys"], stored["features"]
+                if features.shape[1:] == (config.image_views + 1, image.dim):
+                    rows = {str(k): features[j].astype(np.float32) for j, k in enumerate(keys)}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring the unreadable picture-view cache %s: %s", path, exc)
+        return cls(path, rows)
+
+    def get(self, key: str) -> NDArray[np.float32] | None:
+        return self._rows.get(key)
+
+    def put(self, key: str, features: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Keep a picture's features, rounded to float16 as the file stores them (so a run that
+        encodes them trains on what a run that reads them back gets); returns them rounded."""
+        rounded = np.asarray(np.asarray(features, np.float16), np.float32)
+        self._rows[key] = rounded
+        self._changed = True
+        return rounded
+
+    def save(self, *, keep: set[str]) -> None:
+        """Write the pictures of ``keep`` (the catalog's), if anything changed."""
+        dropped = set(self._rows) - keep
+        if self.path is None or not (self._changed or dropped):
+            return
+        keys = sorted(set(self._rows) & keep)
+        tmp = self.path.with_name(f".{self.path.name}.tmp.npz")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        features = np.stack([self._rows[k] for k in keys]).astype(np.float16)
+        np.savez(tmp, keys=np.asarray(keys), features=features)
+        tmp.replace(self.path)
+
+
 def catalog_features(
     sessions: sessionmaker[Session],
     *,
@@ -142,14 +197,18 @@ def catalog_features(
     glossary: Glossary | None = None,
     dictionary: Dictionary | None = None,
     progress: Callable[[int], object] | None = None,
+    cache_dir: Path | None = None,
 ) -> Features:
-    """Encode every product of the catalog and its training views."""
+    """Encode every product of the catalog and its training views (pictures' views from the
+    cache in ``cache_dir`` where it has them)."""
     with session_scope(sessions) as session:
         products = catalog.list_products(session=session, limit=None)
         if len(products) > config.max_products:
             products = random.Random(config.seed).sample(products, config.max_products)
         started = time.perf_counter()
         pictures = [primary_image(p, media_dir) for p in products]
+        # The content-addressed media path names a picture in the view cache.
+        picture_keys = [p.images[0].path if p.images else "" for p in products]
         skus = [p.sku for p in products]
         text_rows = product_text_vectors(products, text, dictionary)
         views = text_views(products, glossary=glossary)
@@ -159,17 +218,23 @@ def catalog_features(
             f"the catalog has {len(with_picture)} products with pictures; the fusion head "
             "needs at least 8 to learn from"
         )
-    rng = random.Random(config.seed)
+    cache = ViewCache.open(cache_dir, image=image, config=config)
     image_rows = np.zeros((len(products), image.dim), np.float32)
     image_views = np.zeros((len(products), config.image_views, image.dim), np.float32)
+    encoded = 0
     for i in with_picture:
-        picture = pictures[i]
+        picture, key = pictures[i], picture_keys[i]
         assert picture is not None
-        batch = [picture] + [augment(picture, rng) for _ in range(config.image_views)]
-        encoded = image.encode(batch)
-        image_rows[i], image_views[i] = encoded[0], encoded[1:]
+        found = cache.get(key)
+        if found is None:
+            rng = random.Random(f"{config.seed}:{key}")
+            batch = [picture] + [augment(picture, rng) for _ in range(config.image_views)]
+            found = cache.put(key, image.encode(batch))
+            encoded += 1
+        image_rows[i], image_views[i] = found[0], found[1:]
         if progress is not None:
             progress(1)
+    cache.save(keep={picture_keys[i] for i in with_picture})
     view_rows = text.encode([t for _, t in views])
     return Features(
         skus=skus,
@@ -185,6 +250,7 @@ def catalog_features(
             "with_picture": len(with_picture),
             "text_views": len(views),
             "image_views": len(with_picture) * config.image_views,
+            "pictures_encoded": encoded,
         },
     )
 
@@ -331,8 +397,10 @@ def train_head(
     dictionary: Dictionary | None = None,
     progress: Callable[[int], object] | None = None,
     on_epoch: Callable[[int, float], object] | None = None,
+    cache_dir: Path | None = None,
 ) -> FusionHead:
-    """Encode the catalog, train, and write the checkpoint to ``out``."""
+    """Encode the catalog (pictures' views from the cache in ``cache_dir`` where it has them),
+    train, and write the checkpoint to ``out``."""
     features = catalog_features(
         sessions,
         text=text,
@@ -342,6 +410,7 @@ def train_head(
         glossary=glossary,
         dictionary=dictionary,
         progress=progress,
+        cache_dir=cache_dir,
     )
     result = train(features, config, on_epoch=on_epoch)
     trained: dict[str, Any] = {

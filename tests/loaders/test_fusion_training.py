@@ -236,3 +236,35 @@ def test_large_catalogs_train_on_a_seeded_sample(subset):
     first = sampled(0)
     assert len(first) == 10 and len(set(first)) == 10
     assert sampled(0) == first and sampled(1) != first
+
+
+def test_retraining_encodes_only_the_pictures_it_has_not_seen(subset, tmp_path):
+    """Pictures' views are kept in the model cache: after products are added, training again
+    encodes the new products' pictures only, and the others' views come back unchanged."""
+    settings = subset["settings"]
+    text, image = encoders_from_settings(settings)
+    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
+
+    def features_of(products: int):
+        config = TrainingConfig(image_views=2, max_products=products)
+        return catalog_features(
+            sessions,
+            text=text,
+            image=image,
+            media_dir=settings.media_dir,
+            config=config,
+            cache_dir=tmp_path,
+        )
+
+    before = features_of(40)  # a seeded sample of 40 of the 48: the catalog "before"
+    after = features_of(SUBSET)
+    assert (before.counts["pictures_encoded"], after.counts["pictures_encoded"]) == (40, 8)
+    rows = [after.skus.index(sku) for sku in before.skus]
+    np.testing.assert_array_equal(after.image_views[rows], before.image_views)
+    np.testing.assert_array_equal(after.image[rows], before.image)
+    assert features_of(SUBSET).counts["pictures_encoded"] == 0
+
+    # A cache that cannot be read is rebuilt, not an error.
+    (cached,) = tmp_path.glob("fusion-views-*.npz")
+    cached.write_bytes(b"not numpy")
+    assert features_of(SUBSET).counts["pictures_encoded"] == SUBSET
