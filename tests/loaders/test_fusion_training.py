@@ -135,8 +135,7 @@ def test_products_added_after_training_are_found_through_the_fused_vector(subset
     seen = np.arange(SUBSET) < 32
     config = TrainingConfig(epochs=40, image_views=6, batch_size=32)
     trained = head_of(train(_rows(features, seen), config).weights)
-    _, image = encoders_from_settings(subset["settings"])
-    text, _ = encoders_from_settings(subset["settings"])
+    text, image = encoders_from_settings(subset["settings"])
     unseen = np.flatnonzero(~seen)
     products = trained.product(features.text, features.image)
     drawings = image.encode([Image.open(NOTO / subset["rows"][i]["image"]) for i in unseen])
@@ -148,8 +147,8 @@ def test_products_added_after_training_are_found_through_the_fused_vector(subset
         ranks = (scores > own[:, None]).sum(axis=1) + 1
         return float(np.mean(1.0 / ranks))
 
-    # Measured: 0.53 and 1.00; heads without the linear path (version 1) gave 0.35 and 0.76.
-    assert mrr(trained.image_query(drawings)) > 0.45
+    # Measured: 0.50 and 1.00; heads without the linear path (version 1) gave 0.31 and 0.76.
+    assert mrr(trained.image_query(drawings)) > 0.4
     assert mrr(trained.text_query(titles)) > 0.9
 
 
