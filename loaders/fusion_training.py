@@ -3,7 +3,7 @@
 Every product gives text views (title, titles in other languages, its rarer keywords) and
 image views (its picture under random crops, turns, colour and blur), encoded once by the
 deployment's encoders. A picture's views depend only on the picture and the seed, and their
-features are kept in the model cache (``fusion-views-*.npz``), so retraining after products
+features are kept in the model cache (``fusion-views*.npz``), so retraining after products
 were added encodes only the new pictures. A small torch module with the parameter names of
 ``backend.encoders.fusion`` then learns, by InfoNCE with in-batch negatives, to put each view
 next to its product's fused vector; the numpy head in the backend serves the result.
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_KEYWORD_SHARE = 3  # a keyword of more products than this says too little to train on
+# Names the view cache's files: change it whenever ``augment`` changes, so that views drawn
+# the old way are not read back as the new way's.
+VIEWS_VERSION = 1
 
 
 class NotEnoughData(VitrineError):
@@ -149,7 +152,9 @@ class ViewCache:
     def open(cls, folder: Path | None, *, image: ImageEncoder, config: TrainingConfig) -> ViewCache:
         if folder is None:
             return cls(None, {})
-        name = f"fusion-views-{image.name}-{config.image_views}v-seed{config.seed}.npz"
+        name = (
+            f"fusion-views{VIEWS_VERSION}-{image.name}-{config.image_views}v-seed{config.seed}.npz"
+        )
         path = Path(folder) / name.replace("/", "_").replace(":", "_")
         rows: dict[str, NDArray[np.float32]] = {}
         try:
