@@ -38,6 +38,7 @@ from loaders.pipeline import (
     RowError,
     attach_images,
     batched,
+    fusion_note,
     index_pending,
     index_products,
     store_batch,
@@ -120,7 +121,7 @@ def _finish(
             job=job,
             state="failed" if failed else "succeeded",
             errors=_errors(summary),
-            message=failed or summary.line(),
+            message=failed or "; ".join(filter(None, (summary.line(), summary.fusion_note))),
             **_counts(summary),
         )
         folder = Path(job.catalog_file).parent if job.catalog_file else None
@@ -188,6 +189,7 @@ def run_job(
         )
         if summary.indexed >= OPTIMIZE_AFTER:
             index.optimize()
+        summary.fusion_note = fusion_note(index, encoders.fusion)
     except JobInterrupted:
         log.info("job %s interrupted; it resumes when jobs run again", job_id)
         return None

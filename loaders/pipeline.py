@@ -367,17 +367,16 @@ def load_into(
             settings=settings,
             progress=progress,
         )
-        summary.fusion_note = fusion_note(deployment)
+        summary.fusion_note = fusion_note(deployment.index, deployment.encoders.fusion)
         return summary
 
 
-def fusion_note(deployment: Deployment) -> str | None:
+def fusion_note(index: VectorIndex, head: FusionHead | None) -> str | None:
     """What to do when the fusion head was not trained on enough of the indexed products for
     hybrid search to use it (``HEAD_COVERAGE``); None when it is used, or there is none."""
     from backend.search.service import HEAD_COVERAGE, HeadCoverage
 
-    head = deployment.encoders.fusion
-    coverage = HeadCoverage().of(deployment.index, head) if head is not None else None
+    coverage = HeadCoverage().of(index, head) if head is not None else None
     if head is None or coverage is None or coverage.share >= HEAD_COVERAGE:
         return None
     return (

@@ -16,9 +16,11 @@ from tests.conftest import DEMO
 SHOP = 30  # products of each upload
 
 
-def upload(admin, rows) -> None:
+def upload(admin, rows) -> dict:
     images = zip_bytes(demo_images(row["image"] for row in rows))
-    assert admin.upload_and_wait(csv_bytes(rows), images=images)["state"] == "succeeded"
+    job = admin.upload_and_wait(csv_bytes(rows), images=images)
+    assert job["state"] == "succeeded"
+    return job
 
 
 def test_a_head_trained_on_other_products_is_left_out_of_hybrid_search(admin):
@@ -31,7 +33,10 @@ def test_a_head_trained_on_other_products_is_left_out_of_hybrid_search(admin):
     )
     demo = demo_rows(SHOP)
     shop = [{**row, "sku": f"OTHER-{row['sku']}"} for row in demo]
-    upload(admin, shop)
+    job = upload(admin, shop)
+    # The job says what to do, as `vitrine load` does.
+    assert "fusion head" in job["message"]
+    assert "was trained on 0 of the 30 indexed products" in job["message"]
     client = admin.client
 
     first = shop[0]
