@@ -374,10 +374,10 @@ def load_into(
 def fusion_note(index: VectorIndex, head: FusionHead | None) -> str | None:
     """What to do when the fusion head was not trained on enough of the indexed products for
     hybrid search to use it (``HEAD_COVERAGE``); None when it is used, or there is none."""
-    from backend.search.service import HEAD_COVERAGE, HeadCoverage
+    from backend.search.service import HeadCoverage
 
     coverage = HeadCoverage().of(index, head) if head is not None else None
-    if head is None or coverage is None or coverage.share >= HEAD_COVERAGE:
+    if head is None or coverage is None or coverage.enough:
         return None
     return (
         f"note: fusion head {head.name} was trained on {coverage.known} of the "

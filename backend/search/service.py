@@ -79,6 +79,11 @@ class Coverage:
         """``known / points`` (1.0 for an empty index)."""
         return self.known / self.points if self.points else 1.0
 
+    @property
+    def enough(self) -> bool:
+        """Whether searches that choose their own signals use the head (``HEAD_COVERAGE``)."""
+        return self.share >= HEAD_COVERAGE
+
 
 class HeadCoverage:
     """How many of the indexed products a fusion head was trained on, kept between searches.
@@ -393,7 +398,7 @@ class SearchService:
         """Why searches that choose their own signals leave the fused one out (the head was
         not trained on HEAD_COVERAGE of the indexed products), or None when they keep it."""
         coverage = self.head_coverage()
-        if coverage is None or coverage.share >= HEAD_COVERAGE:
+        if coverage is None or coverage.enough:
             return None
         return (
             f"the fusion head was trained on {coverage.known} of these {coverage.points} "
