@@ -46,6 +46,7 @@ def recommend_products() -> dict[str, Any]:
         if sku not in found:
             raise ProductNotFound(sku)
     service = search_service()
+    using = vectors_for(service)  # once: the answer names the vectors the query compared
     hits = recommend(
         service,
         positive=wanted.positive,
@@ -54,6 +55,7 @@ def recommend_products() -> dict[str, Any]:
         limit=wanted.limit,
         offset=wanted.offset,
         diversity=wanted.diversity,
+        using=using,
     )
     without_examples = replace(wanted.filters, exclude_ids=tuple(map(point_id, examples)))
     return search_response(
@@ -62,7 +64,7 @@ def recommend_products() -> dict[str, Any]:
             "positive": list(wanted.positive),
             "negative": list(wanted.negative),
             "diversity": wanted.diversity,
-            "using": vectors_for(service),
+            "using": using,
         },
         filters=wanted.filters,
         limit=wanted.limit,

@@ -32,14 +32,16 @@ def recommend(
     limit: int = 10,
     offset: int = 0,
     diversity: float = 0.0,
+    using: Sequence[str] | None = None,
 ) -> list[Hit]:
-    """Products like the ``positive`` skus and unlike the ``negative`` ones, filtered.
+    """Products like the ``positive`` skus and unlike the ``negative`` ones, filtered, compared
+    by the stored vectors ``using`` (default: ``vectors_for(service)``).
 
     Raises InvalidRequest for no positive example, too many, or a sku given as both, and
     NotFound for a sku the index does not hold.
     """
     check_examples(positive, negative)
-    names = vectors_for(service)
+    names = list(using) if using is not None else vectors_for(service)
     ids = {sku: point_id(sku) for sku in (*positive, *negative)}
     stored = {p.id: p for p in service.index.retrieve(list(ids.values()), vectors=names)}
     missing = [sku for sku, pid in ids.items() if pid not in stored]
