@@ -94,7 +94,7 @@ def test_raw_utf8_query_from_curl_is_understood(demo_app):
 
 @pytest.mark.parametrize(
     ("weights", "fusion", "says"),
-    [("colour:1", "dbsf", "colour"), ("keywords:2", "dbsf", "VITRINE_HYBRID_FUSION=rrf")],
+    [("colour:1", "dbsf", "colour"), ("keywords:2.5", "dbsf", "whole-number weights")],
 )
 def test_search_weights_the_deployment_cannot_use_stop_start_up(settings, weights, fusion, says):
     with pytest.raises(ConfigurationError, match=says):

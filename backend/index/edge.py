@@ -45,6 +45,7 @@ from backend.index.port import (
     VectorIndex,
     check_diversify,
     check_fusion,
+    fused_lists,
 )
 
 RECORD_FILE = "vitrine-collection.json"
@@ -269,6 +270,7 @@ class EdgeIndex:
     ) -> list[Hit]:
         """One engine query: a filtered prefetch per signal, fused by RRF (k=60) or DBSF."""
         check_fusion(queries, fusion, weights)
+        queries, weights = fused_lists(queries, fusion, weights)
         flt = edge_filter(filters)
         # Fewer candidates than the page end would silently shorten deep pages.
         prefetches = self._prefetches(queries, flt, max(candidates, limit + offset))
@@ -375,6 +377,7 @@ class EdgeIndex:
     ) -> list[Hit]:
         """The signals' best candidates (fused like ``hybrid`` when several) re-ranked by MMR."""
         check_diversify(signals, mmr, fusion, weights)
+        signals, weights = fused_lists(signals, fusion, weights)
         flt = edge_filter(filters)
         pool = max(candidates, limit + offset)
         prefetches = self._prefetches(signals, flt, pool)

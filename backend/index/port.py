@@ -116,6 +116,16 @@ Query = DenseQuery | SparseQuery
 # distribution-based score fusion (scores normalised per signal by mean ± 3 sd).
 FUSIONS = ("rrf", "dbsf")
 
+# Qdrant's DBSF sums the normalised scores of its prefetches and takes no weights, so a DBSF
+# weight is a whole number of times the signal's prefetch is listed: each unit is one more
+# search of that signal, hence the small cap.
+DBSF_MAX_WEIGHT = 8
+
+
+def dbsf_weight(weight: float) -> bool:
+    """Whether DBSF can weigh a signal so: a whole number 0..DBSF_MAX_WEIGHT."""
+    return float(weight).is_integer() and 0 <= weight <= DBSF_MAX_WEIGHT
+
 
 def check_fusion(queries: Sequence[object], fusion: str, weights: Sequence[float] | None) -> None:
     """Raise ValueError unless the adapters can fuse these queries this way."""
@@ -125,10 +135,14 @@ def check_fusion(queries: Sequence[object], fusion: str, weights: Sequence[float
         raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {fusion!r}")
     if weights is None:
         return
-    if fusion != "rrf":
-        raise ValueError("per-signal weights apply to rrf fusion only")
     if len(weights) != len(queries) or any(not w >= 0 for w in weights):
         raise ValueError(f"need one non-negative weight per query, not {list(weights)}")
+    if fusion == "dbsf" and not all(dbsf_weight(w) for w in weights):
+        raise ValueError(
+            f"dbsf weights are whole numbers 0..{DBSF_MAX_WEIGHT}, not {list(weights)}"
+        )
+    if fusion == "dbsf" and not any(weights):
+        raise ValueError("dbsf needs one signal with a weight above 0")
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,17 @@ class RecommendQuery:
 
 # What a candidate list can come from: a nearest-neighbour signal or a recommendation.
 CandidateQuery = DenseQuery | SparseQuery | RecommendQuery
+
+
+def fused_lists(
+    queries: Sequence[CandidateQuery], fusion: str, weights: Sequence[float] | None
+) -> tuple[list[CandidateQuery], Sequence[float] | None]:
+    """The prefetches an engine fuses and the weights its fusion takes: under DBSF each
+    query listed ``weight`` times (weights already checked), so the engine counts its
+    normalised scores that often; RRF takes the weights themselves."""
+    if fusion != "dbsf" or weights is None:
+        return list(queries), weights
+    return [q for q, w in zip(queries, weights, strict=True) for _ in range(int(w))], None
 
 
 @dataclass(frozen=True)
@@ -245,7 +270,8 @@ class VectorIndex(Protocol):
         ``rrf`` scores a point by the sum over signals of 1 / (59 + rank / weight), the
         first of each signal at rank 1 (Qdrant's weighted RRF, k = 60: a weight divides the
         rank, so 1 / 60 for a first place at weight 1, nothing at weight 0); ``dbsf`` sums
-        scores normalised per signal (mean ± 3 standard deviations to 0..1), no weights.
+        scores normalised per signal (mean ± 3 standard deviations to 0..1), each times its
+        weight, a whole number up to DBSF_MAX_WEIGHT (``fused_lists``).
         """
 
     def retrieve(self, ids: Sequence[str], *, vectors: Sequence[str] = ()) -> list[StoredPoint]:

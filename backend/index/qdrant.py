@@ -46,6 +46,7 @@ from backend.index.port import (
     VectorIndex,
     check_diversify,
     check_fusion,
+    fused_lists,
 )
 
 METADATA_KEY = "vitrine"
@@ -251,6 +252,7 @@ class QdrantIndex:
     ) -> list[Hit]:
         """One engine query: a filtered prefetch per signal, fused by RRF (k=60) or DBSF."""
         check_fusion(queries, fusion, weights)
+        queries, weights = fused_lists(queries, fusion, weights)
         flt = qdrant_filter(filters)
         # Fewer candidates than the page end would silently shorten deep pages.
         prefetches = self._prefetches(queries, flt, max(candidates, limit + offset))
@@ -374,6 +376,7 @@ class QdrantIndex:
     ) -> list[Hit]:
         """The signals' best candidates (fused like ``hybrid`` when several) re-ranked by MMR."""
         check_diversify(signals, mmr, fusion, weights)
+        signals, weights = fused_lists(signals, fusion, weights)
         flt = qdrant_filter(filters)
         pool = max(candidates, limit + offset)
         prefetches = self._prefetches(signals, flt, pool)

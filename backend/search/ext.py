@@ -11,7 +11,7 @@ from backend.encoders.ext import get_encoders_of
 from backend.encoders.registry import glossary_from_settings
 from backend.errors import ConfigurationError, InvalidRequest
 from backend.search.service import HeadCoverage
-from backend.search.signals import needs_rrf, parse_weights
+from backend.search.signals import check_weights, parse_weights
 from backend.search.translate import Glossary
 
 EXTENSION = "vitrine_search"
@@ -33,12 +33,9 @@ def init_app(app: Flask) -> None:
     settings = app.config["VITRINE_SETTINGS"]
     try:
         weights = parse_weights(settings.hybrid_weights, source="VITRINE_HYBRID_WEIGHTS")
+        check_weights(settings.hybrid_fusion, weights, source="VITRINE_HYBRID_WEIGHTS")
     except InvalidRequest as exc:
         raise ConfigurationError(exc.message) from None
-    if settings.hybrid_fusion != "rrf" and needs_rrf(weights):
-        raise ConfigurationError(
-            "VITRINE_HYBRID_WEIGHTS other than 0 and 1 need VITRINE_HYBRID_FUSION=rrf"
-        )
     text, _ = get_encoders_of(app)
     app.extensions[EXTENSION] = SearchDefaults(
         fusion=settings.hybrid_fusion,

@@ -1,11 +1,12 @@
 """The signals hybrid search fuses, their weights, and the plan a search runs.
 
 A signal is one ranked list: the keyword match, the text vector, the fused vector or the
-image vector. A ``Plan`` holds the signals of one search, how they are combined (DBSF, or RRF
+image vector. A ``Plan`` holds the signals of one search, how they are combined (DBSF or RRF,
 with per-signal weights) and what explanations need (the query's terms, its English gloss,
 why these signals). Weights come from settings (``VITRINE_HYBRID_WEIGHTS``) and from the
 request (``weights=keywords:2,text:1``): 0 leaves a signal out and 1 keeps it under either
-fusion; other weights are RRF's, so a request that gives them without ``fusion`` gets RRF.
+fusion; RRF takes any other weight, DBSF whole numbers up to DBSF_MAX_WEIGHT. A request that
+gives weights other than 0 and 1 without ``fusion`` gets RRF.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from backend.errors import InvalidRequest
-from backend.index.port import FUSIONS, Query
+from backend.index.port import DBSF_MAX_WEIGHT, FUSIONS, Query, dbsf_weight
 
 SIGNALS = ("keywords", "text", "fused", "image", "multilingual")
 
@@ -33,7 +34,7 @@ class Plan:
 
     signals: tuple[Signal, ...]
     fusion: str = "rrf"
-    weights: tuple[float, ...] | None = None  # one per signal, RRF only; None: all 1
+    weights: tuple[float, ...] | None = None  # one per signal; None: all 1
     terms: tuple[str, ...] = ()  # the query's keyword terms (with the gloss's), for explain
     translated: str | None = None  # the English gloss the vectors were computed from
     why: str | None = None  # why hybrid chose these signals for this query
@@ -74,9 +75,18 @@ def check_fusion_name(fusion: str) -> str:
     return name
 
 
-def needs_rrf(weights: Mapping[str, float]) -> bool:
-    """True when some weight is neither 0 (leave out) nor 1 (keep): only RRF weighs."""
+def weighs(weights: Mapping[str, float]) -> bool:
+    """True when some weight is neither 0 (leave out) nor 1 (keep)."""
     return any(w not in (0.0, 1.0) for w in weights.values())
+
+
+def check_weights(fusion: str, weights: Mapping[str, float], *, source: str = "weights") -> None:
+    """InvalidRequest unless ``fusion`` can weigh signals so: DBSF takes whole numbers only."""
+    if fusion == "dbsf" and not all(dbsf_weight(w) for w in weights.values()):
+        raise InvalidRequest(
+            f"{source}: dbsf takes whole-number weights 0..{DBSF_MAX_WEIGHT} (a signal weighted "
+            "3 counts three times); other weights need fusion=rrf"
+        )
 
 
 def weighted(
@@ -93,11 +103,8 @@ def weighted(
     """The plan for ``signals`` under the request's fusion and weights, else the defaults."""
     chosen = {**defaults, **(requested or {})}
     if fusion is None:
-        fusion = "rrf" if requested and needs_rrf(requested) else default_fusion
-    if fusion != "rrf" and needs_rrf(chosen):
-        raise InvalidRequest(
-            "weights other than 0 (leave out) and 1 (keep) need fusion=rrf; dbsf takes none"
-        )
+        fusion = "rrf" if requested and weighs(requested) else default_fusion
+    check_weights(fusion, chosen)
     kept = [s for s in signals if chosen.get(s.name, 1.0) > 0]
     if signals and not kept:
         raise InvalidRequest("every signal of this search has weight 0")

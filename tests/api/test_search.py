@@ -123,6 +123,19 @@ def test_image_search_finds_the_exact_product_first(client):
     assert skus(post_image(client, data))[0] == TSHIRT
 
 
+def test_image_search_counts_the_picture_twice_beside_the_fusion_head(client):
+    data = (FIXTURES / "noto" / "1f455.png").read_bytes()
+    query = post_image(client, data).get_json()["query"]
+    assert query["mode"] == "hybrid"
+    assert query["fusion"] == "dbsf"
+    assert query["weights"] == {"image": 2.0, "fused": 1.0}
+    # A request that names its fusion or weights gets those instead.
+    rrf = post_image(client, data, fusion="rrf").get_json()["query"]
+    assert rrf["weights"] == {"image": 1.0, "fused": 1.0}
+    named = post_image(client, data, weights="image:1,fused:1").get_json()["query"]
+    assert named["fusion"] == "dbsf" and named["weights"] == {"image": 1.0, "fused": 1.0}
+
+
 def test_image_search_with_another_vendors_picture(client):
     """The Google Noto T-shirt (a different drawing) still finds the Twemoji T-shirt."""
     data = (FIXTURES / "noto" / "1f455.png").read_bytes()

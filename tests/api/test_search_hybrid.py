@@ -103,6 +103,23 @@ def test_dbsf_fusion_can_be_asked_for(client):
     assert body["results"][0]["explain"]["fusion"] == "dbsf"
 
 
+def test_dbsf_counts_a_whole_number_weight_that_many_times(client):
+    plain = search(client, "q=running shoes&fusion=dbsf&weights=text:1,keywords:1,fused:0")
+    weighted = search(client, "q=running shoes&fusion=dbsf&weights=text:3,keywords:1,fused:0")
+    assert weighted["query"]["fusion"] == "dbsf"
+    assert weighted["query"]["weights"] == {"keywords": 1.0, "text": 3.0}
+    assert weighted["results"][0]["explain"]["signals"]["text"]["weight"] == 3.0
+    # Each product gains twice its normalised text score, so the text signal's own first
+    # gains the most of the products on both pages.
+    text_first = search(client, "q=running shoes&mode=text")["results"][0]["sku"]
+    before = {r["sku"]: r["score"] for r in plain["results"]}
+    after = {r["sku"]: r["score"] for r in weighted["results"]}
+    both = before.keys() & after.keys()
+    assert text_first in both
+    gains = {sku: after[sku] - before[sku] for sku in both}
+    assert max(gains, key=gains.__getitem__) == text_first
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -110,7 +127,8 @@ def test_dbsf_fusion_can_be_asked_for(client):
         "q=shoe&weights=colour:2",
         "q=shoe&weights=text:lots",
         "q=shoe&weights=text:-1",
-        "q=shoe&fusion=dbsf&weights=text:2",
+        "q=shoe&fusion=dbsf&weights=text:2.5",
+        "q=shoe&fusion=dbsf&weights=text:9",
         "q=shoe&weights=keywords:0,text:0,fused:0",
     ],
 )

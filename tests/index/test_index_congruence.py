@@ -105,7 +105,9 @@ def test_hybrid_answers_agree(engines, filters):
 
 
 @pytest.mark.parametrize(
-    ("fusion", "weights"), [("rrf", [2.0, 0.5, 1.0]), ("dbsf", None)], ids=["weighted-rrf", "dbsf"]
+    ("fusion", "weights"),
+    [("rrf", [2.0, 0.5, 1.0]), ("dbsf", None), ("dbsf", [3, 0, 1])],
+    ids=["weighted-rrf", "dbsf", "weighted-dbsf"],
 )
 def test_weighted_and_score_fusions_agree(engines, fusion, weights):
     queries = [QUERIES["text"], QUERIES["image"], UNTIED_KEYWORDS]

@@ -342,8 +342,46 @@ def test_hybrid_dbsf_puts_the_product_first_in_both_signals_first(index):
     assert hits[0].score > hits[1].score
 
 
+def dbsf_normalised(hits: list[Hit]) -> dict[str, float]:
+    """Each hit's score mapped as DBSF maps it: mean ± 3 standard deviations to 0..1."""
+    scores = np.array([h.score for h in hits], dtype=np.float64)
+    low = scores.mean() - 3 * scores.std(ddof=1)
+    high = scores.mean() + 3 * scores.std(ddof=1)
+    return {h.payload["sku"]: (h.score - low) / (high - low) for h in hits}
+
+
+def test_hybrid_dbsf_weight_counts_a_signal_that_many_times(index):
+    dense, keyword = text_query("boot"), SparseQuery(sparse(["apparel", "acme", "shirt"]))
+    lists = [dbsf_normalised(index.search(q, limit=6)) for q in (dense, keyword)]
+    equal = index.hybrid([dense, keyword], fusion="dbsf", limit=6, candidates=6)
+    weighted = index.hybrid([dense, keyword], fusion="dbsf", weights=[3, 1], limit=6, candidates=6)
+    # Equal weights let the keyword match come first; three times the dense signal puts the
+    # dense signal's own first first, with three times its normalised score.
+    assert skus(equal)[0] == "tee-red"
+    assert skus(weighted)[0] == "boot"
+    for hit in weighted:
+        sku = hit.payload["sku"]
+        expected = 3 * lists[0].get(sku, 0.0) + lists[1].get(sku, 0.0)
+        assert hit.score == pytest.approx(expected, rel=1e-4)
+
+
+def test_hybrid_dbsf_weight_zero_leaves_the_signal_out(index):
+    queries = [text_query("boot"), SparseQuery(sparse(["teapot"]))]
+    hits = index.hybrid(queries, fusion="dbsf", weights=[1, 0], limit=3)
+    assert skus(hits) == skus(index.search(queries[0], limit=3))
+
+
 @pytest.mark.parametrize(
-    ("fusion", "weights"), [("max", None), ("dbsf", [1.0, 1.0]), ("rrf", [1.0]), ("rrf", [-1, 1])]
+    ("fusion", "weights"),
+    [
+        ("max", None),
+        ("dbsf", [1.5, 1.0]),
+        ("dbsf", [9, 1]),
+        ("dbsf", [0, 0]),
+        ("dbsf", [1.0]),
+        ("rrf", [1.0]),
+        ("rrf", [-1, 1]),
+    ],
 )
 def test_hybrid_refuses_fusions_it_cannot_run(index, fusion, weights):
     queries = [text_query("kettle"), SparseQuery(sparse(["kettle"]))]

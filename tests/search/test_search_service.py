@@ -53,5 +53,7 @@ def test_weights_for_a_picture_choose_between_image_and_fused(service):
     picture = Image.new("RGB", (64, 64), "red")
     assert names(service.plan_image(picture, mode="hybrid")) == ["image", "fused"]
     assert names(service.plan_image(picture, mode="hybrid", weights={"fused": 0})) == ["image"]
-    with pytest.raises(InvalidRequest):
-        service.plan_image(picture, mode="hybrid", fusion="dbsf", weights={"image": 3})
+    weighted = service.plan_image(picture, mode="hybrid", fusion="dbsf", weights={"image": 3})
+    assert weighted.weights == (3.0, 1.0)
+    with pytest.raises(InvalidRequest, match="whole-number"):
+        service.plan_image(picture, mode="hybrid", fusion="dbsf", weights={"image": 1.5})
