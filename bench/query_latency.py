@@ -77,10 +77,14 @@ def vitrine_command() -> list[str]:
     return [sys.executable, "-c", "from loaders.cli import main; main()"]
 
 
-def multipart(image: bytes) -> tuple[bytes, dict[str, str]]:
+def multipart(image: bytes, **fields: str) -> tuple[bytes, dict[str, str]]:
     boundary = uuid.uuid4().hex
     body = (
-        (
+        "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            for name, value in fields.items()
+        ).encode()
+        + (
             f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="q.png"\r\n'
             f"Content-Type: image/png\r\n\r\n"
         ).encode()
@@ -191,12 +195,16 @@ def main() -> None:
             times = [send(make()) for _ in range(args.queries)]
             report(name, times)
         if args.products == "demo" and not args.kinds:
-            body, headers = multipart(image)
-            times = [
-                request("POST", "/api/search/image", body, headers)
-                for _ in range(args.queries // 2)
-            ]
-            report("image upload", times)
+            for name, fields in (
+                ("image upload", {}),
+                ("image upload, mode=image", {"mode": "image"}),
+            ):
+                body, headers = multipart(image, **fields)
+                times = [
+                    request("POST", "/api/search/image", body, headers)
+                    for _ in range(args.queries // 2)
+                ]
+                report(name, times)
         # VmRSS = RssAnon (heap: Python objects, HNSW graphs and vectors kept in RAM) +
         # RssFile (memory-mapped files the kernel may drop and read again) + RssShmem.
         status = {
