@@ -289,6 +289,13 @@ def reconcile(settings: Settings, dry_run: bool, progress: bool) -> None:
     help="Augmented pictures per product.",
 )
 @click.option(
+    "--max-products",
+    default=TrainingConfig.max_products,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Train on a seeded sample of this many products when the catalog has more.",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Checkpoint file (default: <model cache>/fusion-<encoders>-seed<S>.npz).",
@@ -296,16 +303,26 @@ def reconcile(settings: Settings, dry_run: bool, progress: bool) -> None:
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 @click.pass_obj
 def train_fusion(
-    settings: Settings, epochs: int, seed: int, views: int, out: Path | None, progress: bool
+    settings: Settings,
+    epochs: int,
+    seed: int,
+    views: int,
+    max_products: int,
+    out: Path | None,
+    progress: bool,
 ) -> None:
-    """Train the fusion head on the loaded catalog's own text and pictures."""
+    """Train the fusion head on the loaded catalog's own text and pictures.
+
+    Searches that choose their own signals use the head only while it knows every indexed
+    product, so a sample (``--max-products`` below the catalog) serves ``mode=fused`` only.
+    """
     from backend.encoders.registry import (
         dictionary_from_settings,
         encoders_from_settings,
         glossary_from_settings,
     )
 
-    config = TrainingConfig(epochs=epochs, seed=seed, image_views=views)
+    config = TrainingConfig(epochs=epochs, seed=seed, image_views=views, max_products=max_products)
     try:
         _require_migrated(settings)
         text, image = encoders_from_settings(settings)
@@ -349,6 +366,13 @@ def train_fusion(
         f"views of {trained['pictures_encoded']} pictures encoded, "
         f"{trained['with_picture'] - trained['pictures_encoded']} from the cache"
     )
+    if trained["products"] < total:
+        click.echo(
+            f"note: a sample of {trained['products']} of the catalog's {total} products; hybrid "
+            "search, picture search, similar and recommend leave the fused vector out until "
+            "the head knows every product (--max-products)",
+            err=True,
+        )
     click.echo(f"wrote {out}; serve and load with VITRINE_FUSION_HEAD={out}")
 
 

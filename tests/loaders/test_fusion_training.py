@@ -203,6 +203,26 @@ def test_cli_trains_writes_a_checkpoint_and_the_app_serves_fused_search(subset, 
         app.extensions["vitrine_index"].close()
 
 
+def test_cli_trains_on_a_sample_and_says_what_it_costs(subset, tmp_path):
+    settings = subset["settings"]
+    out = tmp_path / "sample.npz"
+    result = CliRunner().invoke(
+        main,
+        ["train-fusion", "--epochs", "1", "--views", "2", "--max-products", "10"]
+        + ["--out", str(out), "--no-progress"],
+        env={
+            "VITRINE_VAR_DIR": str(settings.var_dir),
+            "VITRINE_MODEL_CACHE_DIR": str(settings.model_cache_dir),
+        },
+    )
+    assert result.exit_code == 0, result.output
+    head = load_head(out)
+    assert head.products is not None and len(head.products) == 10
+    assert head.products < {row["sku"] for row in subset["rows"]}
+    assert f"a sample of 10 of the catalog's {SUBSET} products" in result.stderr
+    assert "--max-products" in result.stderr
+
+
 def test_cli_refuses_an_unmigrated_catalog(tmp_path):
     result = CliRunner().invoke(
         main, ["train-fusion", "--no-progress"], env={"VITRINE_VAR_DIR": str(tmp_path / "v")}
