@@ -314,7 +314,7 @@ def train_fusion(
     """Train the fusion head on the loaded catalog's own text and pictures.
 
     Searches that choose their own signals use the head only while it knows every indexed
-    product, so a sample (``--max-products`` below the catalog) serves ``mode=fused`` only.
+    product, so a sample (--max-products below the catalog size) serves mode=fused only.
     """
     from backend.encoders.registry import (
         dictionary_from_settings,
