@@ -76,6 +76,14 @@ def test_a_head_trained_on_other_products_is_left_out_of_hybrid_search(admin):
     assert "trained on 30 of these 60 products" in body["query"]["signals_why"]
     assert "fused" not in body["results"][0]["explain"]["signals"]
 
+    # A known product swapped for a new one: as many points as before, one fewer known.
+    gone = demo[0]["sku"]
+    deleted = client.delete(f"/api/admin/products/{gone}", headers=admin.headers)
+    assert deleted.status_code == 200
+    upload(admin, [{**demo_rows(SHOP + 1)[SHOP], "sku": "OTHER-NEW"}])
+    health = client.get("/health").get_json()
+    assert (health["points"], health["fusion_head"]["products_trained_on"]) == (60, 29)
+
 
 def test_the_demo_shop_keeps_the_head_it_was_trained_on(client):
     health = client.get("/health").get_json()
