@@ -13,9 +13,9 @@ library, neither of which Vitrine needs, hence a separate virtual environment:
         --npm-dir /tmp/vitrine-npm/node_modules
 
 Writes data/eval/openmoji/*.png (64 px, transparent background, named as the demo's
-images/) and data/eval/openmoji.jsonl (task ``image-openmoji``, one query a product). Exit
-status 1 when a product has no OpenMoji drawing, a picture has the pixels of a catalog or Noto
-picture, or a relevant sku is not in the catalog.
+images/) and data/eval/openmoji.jsonl (task ``image-openmoji``, one query a product, whose
+right answer is the catalog row it was drawn for). Exit status 1 when a product has no
+OpenMoji drawing or a picture has the pixels of a catalog or Noto picture.
 """
 
 from __future__ import annotations
