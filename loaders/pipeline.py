@@ -376,8 +376,10 @@ def fusion_note(index: VectorIndex, head: FusionHead | None) -> str | None:
     hybrid search to use it (``HEAD_COVERAGE``); None when it is used, or there is none."""
     from backend.search.service import HeadCoverage
 
-    coverage = HeadCoverage().of(index, head) if head is not None else None
-    if head is None or coverage is None or coverage.enough:
+    if head is None:
+        return None
+    coverage = HeadCoverage().of(index, head)
+    if coverage is None or coverage.enough:
         return None
     return (
         f"note: fusion head {head.name} was trained on {coverage.known} of the "
