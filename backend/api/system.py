@@ -6,12 +6,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, send_from_directory
 
+from backend.api.results import search_service
 from backend.catalog import service as catalog
 from backend.catalog.db import get_session
-from backend.encoders.ext import get_fusion
 from backend.errors import IndexUnavailable
 from backend.index.ext import get_index
-from backend.search.ext import get_search_defaults
 
 bp = Blueprint("system", __name__)
 
@@ -30,11 +29,11 @@ def health() -> tuple[dict[str, Any], int]:
         index = get_index()
         index.ping()
         body["points"] = index.count()
-        head = get_fusion()
-        if head is not None:
-            coverage = get_search_defaults().coverage.of(index, head)
+        service = search_service()
+        if service.fusion is not None:
+            coverage = service.head_coverage()
             body["fusion_head"] = {
-                "name": head.name,
+                "name": service.fusion.name,
                 "products_trained_on": None if coverage is None else coverage.known,
             }
     except IndexUnavailable as exc:
