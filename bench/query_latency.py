@@ -133,6 +133,11 @@ def main() -> None:
         rows = demo_rows()
         rng = random.Random(3)
         words = [r["title"] for r in rows] + [r["title_zh"] for r in rows]
+        tags = [  # Chinese CLDR tags: short queries no product's words cover, most of them
+            query["text"]
+            for line in (ROOT / "data" / "eval" / "queries.jsonl").open(encoding="utf-8")
+            if (query := json.loads(line))["task"] == "text-zh-tag"
+        ]
         categories = sorted({r["category"] for r in rows})
         image = (DEMO / "images" / rows[0]["image"]).read_bytes()
         skus = (
@@ -163,6 +168,9 @@ def main() -> None:
 
         kinds: dict[str, Callable[[], str | tuple[str, str, bytes, dict[str, str]]]] = {
             "hybrid": lambda: "/api/search?" + urlencode({"q": rng.choice(words)}),
+            "hybrid, Chinese tags": lambda: (
+                "/api/search?" + urlencode({"q": rng.choice(tags), "facets": "false"})
+            ),
             "hybrid + filters + facets": filtered,
             "hybrid + filters, facets=false": lambda: filtered(facets="false"),
             "hybrid + filters + facets, diversity=0.3": lambda: filtered(diversity=0.3),

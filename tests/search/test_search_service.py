@@ -57,3 +57,21 @@ def test_weights_for_a_picture_choose_between_image_and_fused(service):
     assert weighted.weights == (3.0, 1.0)
     with pytest.raises(InvalidRequest, match="whole-number"):
         service.plan_image(picture, mode="hybrid", fusion="dbsf", weights={"image": 1.5})
+
+
+def test_a_chinese_tag_is_glossed_in_the_sense_the_catalog_sells(service):
+    # CC-CEDICT's first sense of 比萨 is the town of Pisa; the demo catalog sells a pizza
+    # (its own Chinese title is 披萨, so no product carries the typed words).
+    assert service.glossary.english("比萨") == "Pisa, town in Toscana, Italy"
+    plan = service.plan_text("比萨")
+    assert plan.translated == "pizza"
+    assert service.search_text("比萨", limit=1)[0].payload["sku"] == "VT-1F355"
+    assert service.plan_text("比萨", mode="text").translated == "pizza"
+
+
+def test_a_products_own_chinese_name_keeps_the_first_senses(service):
+    # 意粉 is the spaghetti's title: the words the fusion head learnt for it are the first
+    # senses ("Italy powder"), though the catalog carries a later sense of 意 ("idea").
+    plan = service.plan_text("意粉")
+    assert plan.translated == service.glossary.english("意粉") == "Italy powder"
+    assert service.search_text("意粉", limit=1)[0].payload["sku"] == "VT-1F35D"

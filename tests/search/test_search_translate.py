@@ -32,3 +32,34 @@ def test_traditional_characters_are_read_too(glossary):
 @pytest.mark.parametrize("text", ["running shoes", "Tシャツ", "운동화", "123"])
 def test_text_without_chinese_is_left_alone(glossary, text):
     assert glossary.english(text) is None
+
+
+def test_a_word_takes_its_first_sense_the_catalog_carries(glossary):
+    # CC-CEDICT lists 比萨 as the town of Pisa first and as pizza second.
+    assert glossary.english("比萨") == "Pisa, town in Toscana, Italy"
+    asked: list[list[str]] = []
+
+    def sells_pizza(senses):
+        asked.append(list(senses))
+        return {sense for sense in senses if sense == "pizza"}
+
+    assert glossary.english("比萨", carried=sells_pizza) == "pizza"
+    assert asked == [["Pisa, town in Toscana, Italy", "pizza"]]
+    # A catalog that carries none of the senses gets the first one, as without a catalog.
+    assert glossary.english("比萨", carried=lambda senses: set()) == "Pisa, town in Toscana, Italy"
+
+
+def test_words_with_one_sense_are_not_asked_about(glossary):
+    asked: list[list[str]] = []
+    assert glossary.english("T恤", carried=lambda s: asked.append(list(s)) or set()) == "T-shirt"
+    assert asked == []
+
+
+def test_a_senses_content_words_leave_out_english_function_words(glossary):
+    assert glossary.content_words("go to the office") == ["office"]
+    assert glossary.content_words("Pisa, town in Toscana, Italy") == [
+        "pisa",
+        "town",
+        "toscana",
+        "italy",
+    ]
