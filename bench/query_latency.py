@@ -168,7 +168,7 @@ def main() -> None:
 
         kinds: dict[str, Callable[[], str | tuple[str, str, bytes, dict[str, str]]]] = {
             "hybrid": lambda: "/api/search?" + urlencode({"q": rng.choice(words)}),
-            "hybrid, Chinese tags": lambda: (
+            "hybrid (Chinese tags)": lambda: (
                 "/api/search?" + urlencode({"q": rng.choice(tags), "facets": "false"})
             ),
             "hybrid + filters + facets": filtered,

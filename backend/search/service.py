@@ -8,10 +8,11 @@ each signal.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from PIL import Image
@@ -222,7 +223,7 @@ class SearchService:
         coverage = self._coverage(q) if automatic or english is not None else 0.0
         if english is not None and self._is_tag(english, coverage):
             assert self.glossary is not None
-            english = self.glossary.english(q, carried=self._carried)
+            english = self.glossary.english(q, carried=self._catalog_senses())
         names = {
             "hybrid": ["keywords", "text", "fused", "multilingual"],
             "keyword": ["keywords"],
@@ -468,38 +469,32 @@ class SearchService:
         typed = keywords.query_vector(q)
         if not typed.indices:
             return 0.0
-        found = self._tokens_of_best(typed, limit=1)
+        best = self.index.search(SparseQuery(typed, KEYWORDS_VECTOR), limit=1)
+        if not best:
+            return 0.0
+        stored = self.index.retrieve([best[0].id], vectors=[KEYWORDS_VECTOR])
+        carried = stored[0].sparse.get(KEYWORDS_VECTOR) if stored else None
+        found = set(carried.indices) if carried is not None else set()
         return len(found.intersection(typed.indices)) / len(typed.indices)
 
-    def _carried(self, senses: Sequence[str]) -> set[str]:
-        """The English senses whose content words the catalog carries, each in some product.
+    def _catalog_senses(self) -> Callable[[str], bool]:
+        """A test of whether the catalog carries an English sense: each of its content words
+        is in some product's keyword vector. One keyword search a word, each word searched once
+        a query, and only as far as the glossary asks (it stops at a word's first sense
+        carried)."""
+        glossary = self.glossary
+        assert glossary is not None
 
-        One keyword search for all their words and one read of the ``candidates`` best
-        matches' keyword vectors: a word only products beyond them carry counts as missing, so
-        its sense loses to an earlier one or the first (a common word has low IDF, but it is
-        also carried by many of the products such a search returns).
-        """
-        assert self.glossary is not None
-        words = {sense: self.glossary.content_words(sense) for sense in senses}
-        tokens = sorted({keywords.token_id(t) for ts in words.values() for t in ts})
-        if not tokens:
-            return set()
-        query = SparseVector(indices=tokens, values=[1.0] * len(tokens))
-        found = self._tokens_of_best(query, limit=self.candidates)
-        return {
-            sense
-            for sense, ts in words.items()
-            if ts and all(keywords.token_id(t) in found for t in ts)
-        }
+        @functools.cache
+        def held(token: str) -> bool:
+            vector = SparseVector(indices=[keywords.token_id(token)], values=[1.0])
+            return bool(self.index.search(SparseQuery(vector, KEYWORDS_VECTOR), limit=1))
 
-    def _tokens_of_best(self, query: SparseVector, *, limit: int) -> set[int]:
-        """The keyword tokens that the ``limit`` best keyword matches of ``query`` carry."""
-        hits = self.index.search(SparseQuery(query, KEYWORDS_VECTOR), limit=limit)
-        if not hits:
-            return set()
-        stored = self.index.retrieve([hit.id for hit in hits], vectors=[KEYWORDS_VECTOR])
-        vectors = (point.sparse.get(KEYWORDS_VECTOR) for point in stored)
-        return {token for vector in vectors if vector is not None for token in vector.indices}
+        def carried(sense: str) -> bool:
+            words = glossary.content_words(sense)
+            return bool(words) and all(held(word) for word in words)
+
+        return carried
 
     def _plan(
         self,

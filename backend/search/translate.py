@@ -21,7 +21,7 @@ from __future__ import annotations
 import gzip
 import re
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from importlib import resources
 
 LONGEST_WORD = 8  # characters; longer CC-CEDICT entries are idioms a query rarely holds
@@ -91,13 +91,13 @@ class Glossary:
         self,
         text: str,
         *,
-        carried: Callable[[Sequence[str]], Collection[str]] | None = None,
+        carried: Callable[[str], bool] | None = None,
     ) -> str | None:
         """The query in English words, or None when it has no Chinese to gloss.
 
-        Each word is its first sense; with ``carried`` (given every sense of the query's words
-        that have more than one, it answers those whose words the catalog carries), its first
-        sense among those the catalog carries. Japanese and Korean are left alone: kana,
+        Each word is its first sense; with ``carried`` (whether the catalog carries an English
+        sense's words, asked of a word's senses in order until one is), its first sense the
+        catalog carries. Japanese and Korean are left alone: kana,
         Hangul, or a character CC-CEDICT lists only as the Japanese form of another (桜, 駅,
         絵), for it is a Chinese dictionary and would gloss a Japanese name character by
         character.
@@ -116,11 +116,12 @@ class Glossary:
                     words.append(senses[word])
         if not words:
             return None
-        known: Collection[str] = ()
-        if carried is not None:
-            choices = [sense for options in words if len(options) > 1 for sense in options]
-            known = carried(list(dict.fromkeys(choices))) if choices else ()
-        return " ".join(next((s for s in options if s in known), options[0]) for options in words)
+        if carried is None:
+            return " ".join(options[0] for options in words)
+        return " ".join(
+            options[0] if len(options) == 1 else next(filter(carried, options), options[0])
+            for options in words
+        )
 
     def content_words(self, sense: str) -> list[str]:
         """The keyword tokens of an English sense less English function words ("go to the

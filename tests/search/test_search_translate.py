@@ -44,22 +44,31 @@ def test_text_without_chinese_is_left_alone(glossary, text):
 def test_a_word_takes_its_first_sense_the_catalog_carries(glossary):
     # CC-CEDICT lists 比萨 as the town of Pisa first and as pizza second.
     assert glossary.english("比萨") == "Pisa, town in Toscana, Italy"
-    asked: list[list[str]] = []
+    asked: list[str] = []
 
-    def sells_pizza(senses):
-        asked.append(list(senses))
-        return {sense for sense in senses if sense == "pizza"}
+    def sells_pizza(sense):
+        asked.append(sense)
+        return sense == "pizza"
 
     assert glossary.english("比萨", carried=sells_pizza) == "pizza"
-    assert asked == [["Pisa, town in Toscana, Italy", "pizza"]]
+    assert asked == ["Pisa, town in Toscana, Italy", "pizza"]
     # A catalog that carries none of the senses gets the first one, as without a catalog.
-    assert glossary.english("比萨", carried=lambda senses: set()) == "Pisa, town in Toscana, Italy"
+    assert glossary.english("比萨", carried=lambda sense: False) == "Pisa, town in Toscana, Italy"
 
 
-def test_words_with_one_sense_are_not_asked_about(glossary):
-    asked: list[list[str]] = []
-    assert glossary.english("T恤", carried=lambda s: asked.append(list(s)) or set()) == "T-shirt"
-    assert asked == []
+def test_senses_are_asked_about_only_until_one_is_carried(glossary):
+    asked: list[str] = []
+
+    def carries_everything(sense):
+        asked.append(sense)
+        return True
+
+    # T恤 has one sense: nothing to choose. 比萨's first sense is carried: the second is not
+    # asked about.
+    assert glossary.english("T恤比萨", carried=carries_everything) == (
+        "T-shirt Pisa, town in Toscana, Italy"
+    )
+    assert asked == ["Pisa, town in Toscana, Italy"]
 
 
 def test_a_senses_content_words_leave_out_english_function_words(glossary):
