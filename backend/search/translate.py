@@ -97,10 +97,9 @@ class Glossary:
 
         Each word is its first sense; with ``carried`` (whether the catalog carries an English
         sense's words, asked of a word's senses in order until one is), its first sense the
-        catalog carries. Japanese and Korean are left alone: kana,
-        Hangul, or a character CC-CEDICT lists only as the Japanese form of another (桜, 駅,
-        絵), for it is a Chinese dictionary and would gloss a Japanese name character by
-        character.
+        catalog carries. Japanese and Korean are left alone: kana, Hangul, or a character
+        CC-CEDICT lists only as the Japanese form of another (桜, 駅, 絵), for it is a Chinese
+        dictionary and would gloss a Japanese name character by character.
         """
         if not _CJK.search(text) or _KANA_HANGUL.search(text):
             return None
@@ -125,7 +124,7 @@ class Glossary:
 
     def content_words(self, sense: str) -> list[str]:
         """The keyword tokens of an English sense less English function words ("go to the
-        office" is "go", "office"): the words a catalog must carry for the sense to be its."""
+        office" is "office"): the words a catalog must carry for the sense to be its."""
         from backend.search.keywords import tokenize
 
         english = self._english_function_words()
