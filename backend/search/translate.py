@@ -139,11 +139,11 @@ class Glossary:
     def _function_words(self) -> frozenset[str]:
         """Other languages' function words: every non-English list of the stop-words package
         less its English one, and the few that list holds as English (``_LISTED_AS_ENGLISH``)."""
+        english = self._english_function_words()  # takes the lock itself
         with self._lock:
             if self._foreign_function_words is None:
                 import stop_words
 
-                english = set(stop_words.get_stop_words("en"))
                 foreign = {
                     word
                     for code in stop_words.LANGUAGE_MAPPING
@@ -154,6 +154,7 @@ class Glossary:
             return self._foreign_function_words
 
     def _english_function_words(self) -> frozenset[str]:
+        """The stop-words package's English list."""
         with self._lock:
             if self._english_stop is None:
                 import stop_words
