@@ -26,6 +26,7 @@ TEXT_VECTOR = "text"
 IMAGE_VECTOR = "image"
 FUSED_VECTOR = "fused"
 MULTILINGUAL_VECTOR = "multilingual"
+NAMES_VECTOR = "names"
 KEYWORDS_VECTOR = "keywords"
 DESCRIPTION_WORDS = 40
 
@@ -50,13 +51,20 @@ def collection_spec(
         dense[FUSED_VECTOR] = fusion.dim
         encoders[FUSED_VECTOR] = fusion.name
     on_disk = set()
+    multi = set()
     if multilingual is not None:
-        dense[MULTILINGUAL_VECTOR] = multilingual.dim
-        encoders[MULTILINGUAL_VECTOR] = multilingual.name
-        # Read only for the queries hybrid sends to it: its vectors stay on disk, out of RAM.
-        on_disk.add(MULTILINGUAL_VECTOR)
+        for name in (MULTILINGUAL_VECTOR, NAMES_VECTOR):
+            dense[name] = multilingual.dim
+            encoders[name] = multilingual.name
+            # Read only for the queries hybrid sends to them: kept on disk, out of RAM.
+            on_disk.add(name)
+        multi.add(NAMES_VECTOR)
     return CollectionSpec(
-        dense=dense, encoders=encoders, sparse=(KEYWORDS_VECTOR,), on_disk=frozenset(on_disk)
+        dense=dense,
+        encoders=encoders,
+        sparse=(KEYWORDS_VECTOR,),
+        on_disk=frozenset(on_disk),
+        multi=frozenset(multi),
     )
 
 
@@ -119,6 +127,33 @@ def product_multilingual_vectors(
     return l2_normalize(whole + names)
 
 
+def product_names(product: Product) -> list[str]:
+    """What a product is called: its title, its titles in other languages and its keywords,
+    each once (the first spelling of names that differ only in case)."""
+    names: dict[str, str] = {}
+    for name in (product.title, *product.titles.values(), *product.keywords):
+        name = " ".join(name.split())
+        if name:
+            names.setdefault(name.casefold(), name)
+    return list(names.values())
+
+
+def product_name_vectors(
+    products: Sequence[Product], encoder: MultilingualEncoder
+) -> list[NDArray[np.float32]]:
+    """The names vectors of products: one e5 passage row per name (``product_names``).
+
+    A name or tag in any language is compared with each of them and scores by the nearest
+    (MaxSim), so "聚会" meets a product tagged "party" and "lunettes de soleil" one titled
+    "Sunglasses" without the rest of its text diluting them, as it does in the multilingual
+    vector (docs/benchmarks.md).
+    """
+    names = [product_names(p) for p in products]
+    rows = encoder.passages([n for product in names for n in product])
+    ends = np.cumsum([len(product) for product in names])
+    return [rows[end - len(product) : end] for product, end in zip(names, ends, strict=True)]
+
+
 def keyword_fields(product: Product) -> dict[str, list[str]]:
     """The product's texts that keyword search matches, by field (see FIELD_WEIGHTS)."""
     return {
@@ -174,9 +209,10 @@ def build_points(
 ) -> list[Point]:
     """Encode a batch of products (texts and primary images in one pass each) into points."""
     text_vectors = product_text_vectors(products, text, dictionary)
-    multilingual_vectors = (
-        product_multilingual_vectors(products, multilingual) if multilingual is not None else None
-    )
+    multilingual_vectors = name_vectors = None
+    if multilingual is not None:
+        multilingual_vectors = product_multilingual_vectors(products, multilingual)
+        name_vectors = product_name_vectors(products, multilingual)
     pictures = {i: pic for i, p in enumerate(products) if (pic := primary_image(p, media_dir))}
     image_vectors = image.encode(list(pictures.values())) if pictures else None
     image_rows = {i: row for row, i in enumerate(pictures)}
@@ -197,6 +233,8 @@ def build_points(
             vectors[FUSED_VECTOR] = fused_vectors[i]
         if multilingual_vectors is not None:
             vectors[MULTILINGUAL_VECTOR] = multilingual_vectors[i]
+        if name_vectors is not None:
+            vectors[NAMES_VECTOR] = name_vectors[i]
         points.append(
             Point(
                 id=point_id(product.sku),

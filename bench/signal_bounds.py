@@ -5,7 +5,7 @@
 
 Loads the catalog into a throwaway index as ``vitrine eval`` does, then for every query runs
 hybrid search (the engine's answer, MRR@10) and each signal hybrid could use on its own
-(keywords, text, fused, multilingual for words; image, fused for a picture; the best
+(keywords, text, fused, multilingual, names for words; image, fused for a picture; the best
 ``candidates`` of each). From those lists it reports, per task:
 
 - ``best signal``: the MRR if every query were answered by whichever single signal ranks its
@@ -34,7 +34,7 @@ from backend.settings import Settings
 from loaders.evaluation import EvalQuery, load_picture, loaded_catalog, read_queries
 
 K = 10
-TEXT_MODES = ("keyword", "text", "fused", "multilingual")
+TEXT_MODES = ("keyword", "text", "fused", "multilingual", "names")
 IMAGE_MODES = ("image", "fused")
 
 Ranked = list[tuple[str, float]]  # (sku, score), best first

@@ -32,7 +32,7 @@ from loaders.pipeline import LoadSummary, load_into
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODES = ("text", "image", "fused", "keyword", "multilingual", "hybrid")
+DEFAULT_MODES = ("text", "image", "fused", "keyword", "multilingual", "names", "hybrid")
 RECALL_CUTOFFS = (1, 5, 10)
 NDCG_CUTOFF = 10
 QUERY_KEYS = ("id", "task", "text", "image", "relevant", "filters")

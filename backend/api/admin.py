@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from flask import Blueprint, Response, current_app, request, url_for
+from numpy.typing import NDArray
 
 from backend.catalog import jobs as job_queue
 from backend.catalog import service as catalog
@@ -195,6 +196,8 @@ def index_overview() -> dict[str, Any]:
                     "size": size,
                     "encoder": info.spec.encoders.get(name),
                     "distance": details.distance if details else None,
+                    # Several rows a point, scored by the best (MaxSim).
+                    **({"multi": True} if name in info.spec.multi else {}),
                 }
                 for name, size in sorted(info.spec.dense.items())
             },
@@ -246,10 +249,7 @@ def index_point(sku: str) -> dict[str, Any]:
         "sku": sku,
         "id": point.id,
         "payload": dict(point.payload),
-        "vectors": {
-            name: {"size": int(vector.size), "norm": round(float(np.linalg.norm(vector)), 6)}
-            for name, vector in sorted(point.vectors.items())
-        },
+        "vectors": {name: _vector_view(vector) for name, vector in sorted(point.vectors.items())},
         "missing_vectors": [name for name in names if name not in point.vectors],
         "catalog": None
         if product is None
@@ -259,3 +259,15 @@ def index_point(sku: str) -> dict[str, Any]:
             "current": product.indexed and stored_hash == product.content_hash,
         },
     }
+
+
+def _vector_view(vector: NDArray[np.float32]) -> dict[str, Any]:
+    """A stored vector's size and norm; a multi vector's row size, rows and each row's norm."""
+    if vector.ndim == 2:
+        norms = np.linalg.norm(vector, axis=1)
+        return {
+            "size": int(vector.shape[1]),
+            "rows": int(vector.shape[0]),
+            "norms": [round(float(n), 3) for n in norms],
+        }
+    return {"size": int(vector.size), "norm": round(float(np.linalg.norm(vector)), 6)}

@@ -30,6 +30,7 @@ def spec_record(spec: CollectionSpec) -> dict[str, Any]:
         "dense": {name: int(size) for name, size in sorted(spec.dense.items())},
         "encoders": {name: str(enc) for name, enc in sorted(spec.encoders.items())},
         "sparse": sorted(spec.sparse),
+        "multi": sorted(spec.multi),
     }
 
 
@@ -39,6 +40,7 @@ def spec_from_record(record: Mapping[str, Any]) -> CollectionSpec:
         dense={str(k): int(v) for k, v in dict(record.get("dense", {})).items()},
         encoders={str(k): str(v) for k, v in dict(record.get("encoders", {})).items()},
         sparse=tuple(str(s) for s in record.get("sparse", ())),
+        multi=frozenset(str(m) for m in record.get("multi", ())),
     )
 
 
@@ -107,6 +109,23 @@ def dense_values(vector: Vector, name: str, spec: CollectionSpec | None) -> list
                 f"the collection expects {spec.dense[name]}"
             )
     return [float(x) for x in values]
+
+
+def vector_values(
+    vector: Vector | NDArray[np.float32], name: str, spec: CollectionSpec | None
+) -> list[float] | list[list[float]]:
+    """``vector`` as the engine takes it for the vector ``name``: plain floats, or for a
+    ``multi`` vector one list per row (a single vector, such as a query, is one row).
+
+    Raises ValueError as ``dense_values`` does, and for a multi vector without rows.
+    """
+    if spec is None or name not in spec.multi:
+        return dense_values(vector, name, spec)
+    rows: NDArray[np.float32] = np.asarray(vector, dtype=np.float32)
+    rows = rows.reshape(1, -1) if rows.ndim == 1 else rows
+    if rows.ndim != 2 or not len(rows):
+        raise ValueError(f"vector {name!r} takes one or more rows of {spec.dense.get(name)} values")
+    return [dense_values(row, name, spec) for row in rows]
 
 
 def folder_in_use_message(path: Path | str) -> str:

@@ -640,7 +640,7 @@ class EdgeIndex:
 
     def _edge_point(self, point: Point) -> q.Point:
         vector: dict[str, Any] = {
-            name: compat.dense_values(v, name, self._spec) for name, v in point.vectors.items()
+            name: compat.vector_values(v, name, self._spec) for name, v in point.vectors.items()
         }
         for name, sparse in point.sparse.items():
             if len(sparse.indices):
@@ -650,7 +650,7 @@ class EdgeIndex:
     def _query(self, query: Query) -> q.Query:
         if isinstance(query, DenseQuery):
             return q.Query.Nearest(
-                compat.dense_values(query.vector, query.using, self._spec), using=query.using
+                compat.vector_values(query.vector, query.using, self._spec), using=query.using
             )
         if isinstance(query, SparseQuery):
             sparse = q.SparseVector(list(query.vector.indices), list(query.vector.values))
@@ -725,6 +725,9 @@ def _match_bool(flag: bool) -> q.MatchValue:
     return q.MatchValue(value)
 
 
+_MAX_SIM = q.MultiVectorConfig(q.MultiVectorComparator.MaxSim)
+
+
 def _edge_config(spec: CollectionSpec) -> q.EdgeConfig:
     return q.EdgeConfig(
         vectors={
@@ -732,6 +735,8 @@ def _edge_config(spec: CollectionSpec) -> q.EdgeConfig:
                 size=int(size),
                 distance=q.Distance.Cosine,
                 on_disk=True if name in spec.on_disk else None,
+                multivector_config=_MAX_SIM if name in spec.multi else None,
+                datatype=q.VectorStorageDatatype.Float16 if name in spec.multi else None,
             )
             for name, size in spec.dense.items()
         },

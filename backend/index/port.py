@@ -48,11 +48,14 @@ class CollectionSpec:
     # Dense vectors kept on disk (memory-mapped) rather than in RAM: a storage choice made at
     # creation, not part of what the collection is checked against.
     on_disk: frozenset[str] = frozenset()
+    # Dense vectors that hold several rows a point (one per name of a product), compared with
+    # a query by their best row (Qdrant's multivectors, MaxSim) and stored in 16-bit floats.
+    multi: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Point:
-    """One product as the index stores it."""
+    """One product as the index stores it (a ``multi`` vector's value has one row each)."""
 
     id: str
     vectors: Mapping[str, Vector] = field(default_factory=dict)

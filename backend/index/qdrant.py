@@ -531,6 +531,8 @@ class QdrantIndex:
                     size=int(size),
                     distance=models.Distance.COSINE,
                     on_disk=True if vector in spec.on_disk else None,
+                    multivector_config=_MAX_SIM if vector in spec.multi else None,
+                    datatype=models.Datatype.FLOAT16 if vector in spec.multi else None,
                 )
                 for vector, size in spec.dense.items()
             },
@@ -574,15 +576,19 @@ class QdrantIndex:
             if isinstance(vectors, Mapping)
             else {}
         )
+        multi = (
+            frozenset(n for n, p in vectors.items() if p.multivector_config is not None)
+            if isinstance(vectors, Mapping)
+            else frozenset()
+        )
         sparse = tuple(described.config.params.sparse_vectors or {})
         recorded = compat.spec_from_record(record)
-        return CollectionSpec(dense=dense, encoders=recorded.encoders, sparse=sparse), (
-            described.payload_schema
-        )
+        spec = CollectionSpec(dense=dense, encoders=recorded.encoders, sparse=sparse, multi=multi)
+        return spec, described.payload_schema
 
     def _point(self, point: Point) -> models.PointStruct:
         vector: dict[str, Any] = {
-            name: compat.dense_values(v, name, self._spec) for name, v in point.vectors.items()
+            name: compat.vector_values(v, name, self._spec) for name, v in point.vectors.items()
         }
         for name, sparse in point.sparse.items():
             if len(sparse.indices):
@@ -591,9 +597,11 @@ class QdrantIndex:
                 )
         return models.PointStruct(id=point.id, vector=vector, payload=dict(point.payload))
 
-    def _query(self, query: Query) -> tuple[list[float] | models.SparseVector, str]:
+    def _query(
+        self, query: Query
+    ) -> tuple[list[float] | list[list[float]] | models.SparseVector, str]:
         if isinstance(query, DenseQuery):
-            return compat.dense_values(query.vector, query.using, self._spec), query.using
+            return compat.vector_values(query.vector, query.using, self._spec), query.using
         if isinstance(query, SparseQuery):
             sparse = models.SparseVector(
                 indices=list(query.vector.indices), values=list(query.vector.values)
@@ -603,7 +611,7 @@ class QdrantIndex:
 
     def _signal(
         self, signal: CandidateQuery
-    ) -> tuple[list[float] | models.SparseVector | models.RecommendQuery, str]:
+    ) -> tuple[list[float] | list[list[float]] | models.SparseVector | models.RecommendQuery, str]:
         if isinstance(signal, RecommendQuery):
             recommend = models.RecommendInput(
                 positive=[
@@ -675,6 +683,9 @@ def _open_local(location: str) -> QdrantClient:
     if location == ":memory:":
         return QdrantClient(location=location, force_disable_check_same_thread=True)
     return QdrantClient(path=location, force_disable_check_same_thread=True)
+
+
+_MAX_SIM = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
 
 
 def _delete_alias(alias: str) -> models.DeleteAliasOperation:

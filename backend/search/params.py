@@ -10,7 +10,7 @@ from backend.errors import InvalidRequest
 from backend.index.port import Filters
 from backend.search.signals import check_fusion_name, parse_weights
 
-MODES = ("hybrid", "text", "image", "fused", "keyword", "multilingual")
+MODES = ("hybrid", "text", "image", "fused", "keyword", "multilingual", "names")
 MAX_LIMIT = 100
 MAX_OFFSET = 10_000
 _TRUE = {"1", "true", "yes", "on"}

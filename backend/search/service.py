@@ -36,6 +36,7 @@ from backend.indexing import (
     IMAGE_VECTOR,
     KEYWORDS_VECTOR,
     MULTILINGUAL_VECTOR,
+    NAMES_VECTOR,
     TEXT_VECTOR,
 )
 from backend.search import keywords
@@ -66,6 +67,9 @@ PICTURE_IMAGE_WEIGHT = 2.0
 COVERAGE_RECHECK_SECONDS = 30.0  # how often searches count the head's products in the index again
 PAGE_SLACK = 10  # extra hits fetched to see whether scores tie across the page boundary
 MAX_TIE_FETCH = 20_000
+# Signals added after deployments could name weights: a search given weights uses them only
+# when the weights name them.
+LATER_SIGNALS = ("multilingual", "names")
 
 
 class ModeUnavailable(InvalidRequest):
@@ -200,11 +204,13 @@ class SearchService:
         """The signals for a shopper's words.
 
         ``hybrid`` fuses the keyword, text and (with a fusion head) fused and (with a
-        multilingual encoder) multilingual signals that suit the query (``_choose``; weights
-        from the request or settings override the choice); ``fused`` compares the query with
-        products' text and pictures through the head; ``multilingual`` reads it as typed, in
-        any language. A Chinese query meets an English-only encoder through its English gloss;
-        the keyword signal matches the words as typed, and the gloss's words at half weight.
+        multilingual encoder) multilingual and names signals that suit the query (``_choose``;
+        weights from the request or settings override the choice); ``fused`` compares the
+        query with products' text and pictures through the head; ``multilingual`` reads it as
+        typed, in any language, against products' whole text, and ``names`` against each of
+        their names and keywords. A Chinese query meets an English-only encoder through its
+        English gloss; the keyword signal matches the words as typed, and the gloss's words at
+        half weight.
         """
         if mode == "image":
             raise ModeUnavailable(
@@ -213,9 +219,9 @@ class SearchService:
             )
         if mode == "fused":
             self._require_head("mode=fused")
-        if mode == "multilingual" and self.multilingual is None:
+        if mode in LATER_SIGNALS and self.multilingual is None:
             raise ModeUnavailable(
-                "mode=multilingual needs the multilingual encoder, and this deployment runs "
+                f"mode={mode} needs the multilingual encoder, and this deployment runs "
                 "without one (VITRINE_MULTILINGUAL=none)"
             )
         automatic = mode == "hybrid" and self._automatic(weights)
@@ -225,11 +231,12 @@ class SearchService:
             assert self.glossary is not None
             english = self.glossary.english(q, carried=self._catalog_senses())
         names = {
-            "hybrid": ["keywords", "text", "fused", "multilingual"],
+            "hybrid": ["keywords", "text", "fused", "multilingual", "names"],
             "keyword": ["keywords"],
             "text": ["text"],
             "fused": ["fused"],
             "multilingual": ["multilingual"],
+            "names": ["names"],
         }[mode]
         names = [n for n in names if self._has_signal(n)]
         why = None
@@ -240,9 +247,10 @@ class SearchService:
             names, why = self._choose(names, q, english=english, coverage=coverage)
             if left_out is not None:
                 why = f"{why}; {left_out}"
-        elif mode == "hybrid" and "multilingual" not in {**self.weights, **(weights or {})}:
-            # Weights that predate the multilingual signal keep their signals: it joins when named.
-            names = [n for n in names if n != "multilingual"]
+        elif mode == "hybrid":
+            # Weights that predate a signal keep their signals: it joins when named.
+            named = {**self.weights, **(weights or {})}
+            names = [n for n in names if n not in LATER_SIGNALS or n in named]
         signals = self._text_signals(names, q, english=english)
         return self._plan(
             signals,
@@ -373,16 +381,18 @@ class SearchService:
 
         Words an English-only encoder cannot read (a glossary is set but has no gloss for
         them: Japanese or Korean, or, with a multilingual encoder, a query most of whose words
-        are not English that no product's words cover) go to the multilingual encoder, with
-        keywords only when a product carries half of the terms (or there is no multilingual
-        encoder): the English encoder's vectors of them would be noise. A description
-        (LONG_QUERY_WORDS words or more) is the text encoder's (and, glossed from Chinese, the
-        multilingual encoder's too, which reads the Chinese itself where the gloss goes word by
-        word): the fusion head learnt names and tags, and keyword matches on its incidental
-        words are noise unless one product carries most of them. A short query whose words a
-        product carries (NAMING_COVERAGE) names it: keywords and the head decide, without the
-        encoders' looser neighbours. Other short queries use every signal. English
-        descriptions leave the multilingual encoder out: MiniLM reads English better
+        are not English that no product's words cover) go to the multilingual encoder (both
+        its signals), with keywords only when a product carries half of the terms (or there is
+        no multilingual encoder): the English encoder's vectors of them would be noise. A
+        description (LONG_QUERY_WORDS words or more) is the text encoder's (and, glossed from
+        Chinese, the multilingual encoder's too, which reads the Chinese itself where the gloss
+        goes word by word): the fusion head learnt names and tags, and keyword matches on its
+        incidental words are noise unless one product carries most of them; nor is a
+        description a name. A short query whose words a product carries (NAMING_COVERAGE)
+        names it: keywords, the head and (unless it is English) the names signal decide,
+        without the encoders' looser neighbours. Other short queries use every signal. English
+        descriptions leave the multilingual encoder out: MiniLM reads English better; an
+        English name that a product carries needs no multilingual reading either
         (docs/benchmarks.md).
         """
         if self.glossary is not None and english is None:
@@ -391,7 +401,7 @@ class SearchService:
             if cjk or (foreign and coverage < NAMING_COVERAGE):
                 # Keyword matches on a few of its words are noise beside a reader of the words.
                 matched = coverage >= NAMING_COVERAGE or "multilingual" not in names
-                kept = [n for n in names if n == "multilingual" or (n == "keywords" and matched)]
+                kept = [n for n in names if n in LATER_SIGNALS or (n == "keywords" and matched)]
                 readers = " and ".join(kept) or "nothing"
                 return (
                     kept,
@@ -400,11 +410,19 @@ class SearchService:
                 )
         words = len((english or q).split())
         if words >= LONG_QUERY_WORDS:
-            drop = {"fused"} if coverage >= NAMING_COVERAGE else {"fused", "keywords"}
+            drop = (
+                {"fused", "names"}
+                if coverage >= NAMING_COVERAGE
+                else {"fused", "keywords", "names"}
+            )
             why = f"a description ({words} words): the text vector leads"
         elif coverage >= NAMING_COVERAGE:
             drop = {"text", "multilingual"}
             why = f"a product's own words ({coverage:.0%} of the terms): keywords and fused"
+            if english is None and (self.glossary is None or self.glossary.reads_english(q)):
+                drop.add("names")
+            else:
+                why += " and names"
         else:
             return names, "a short query no product's words cover: every signal"
         if english is None:
@@ -440,7 +458,7 @@ class SearchService:
         need their head or encoder."""
         if name == "fused":
             return self.fusion is not None
-        if name == "multilingual":
+        if name in LATER_SIGNALS:
             return self.multilingual is not None
         return True
 
@@ -459,9 +477,11 @@ class SearchService:
             if "fused" in names and self.fusion is not None:
                 fused = self.fusion.text_query(features)[0]
                 signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
-        if "multilingual" in names and self.multilingual is not None:
+        read = [n for n in LATER_SIGNALS if n in names]
+        if read and self.multilingual is not None:
             vector = self.multilingual.queries([q])[0]
-            signals.append(Signal("multilingual", DenseQuery(vector, MULTILINGUAL_VECTOR)))
+            using = {"multilingual": MULTILINGUAL_VECTOR, "names": NAMES_VECTOR}
+            signals.extend(Signal(n, DenseQuery(vector, using[n])) for n in read)
         return signals
 
     def _coverage(self, q: str) -> float:

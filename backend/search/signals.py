@@ -1,12 +1,13 @@
 """The signals hybrid search fuses, their weights, and the plan a search runs.
 
-A signal is one ranked list: the keyword match, the text vector, the fused vector or the
-image vector. A ``Plan`` holds the signals of one search, how they are combined (DBSF or RRF,
-with per-signal weights) and what explanations need (the query's terms, its English gloss,
-why these signals). Weights come from settings (``VITRINE_HYBRID_WEIGHTS``) and from the
-request (``weights=keywords:2,text:1``): 0 leaves a signal out and 1 keeps it under either
-fusion; RRF takes any other weight, DBSF whole numbers up to DBSF_MAX_WEIGHT. A request that
-gives weights other than 0 and 1 without ``fusion`` gets RRF.
+A signal is one ranked list: the keyword match, the text vector, the fused vector, the image
+vector, the multilingual vector or the names vectors. A ``Plan`` holds the signals of one
+search, how they are combined (DBSF or RRF, with per-signal weights) and what explanations
+need (the query's terms, its English gloss, why these signals). Weights come from settings
+(``VITRINE_HYBRID_WEIGHTS``) and from the request (``weights=keywords:2,text:1``): 0 leaves a
+signal out and 1 keeps it under either fusion; RRF takes any other weight, DBSF whole numbers
+up to DBSF_MAX_WEIGHT. A request that gives weights other than 0 and 1 without ``fusion``
+gets RRF.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from backend.errors import InvalidRequest
 from backend.index.port import DBSF_MAX_WEIGHT, FUSIONS, Query, dbsf_weight
 
-SIGNALS = ("keywords", "text", "fused", "image", "multilingual")
+SIGNALS = ("keywords", "text", "fused", "image", "multilingual", "names")
 
 
 @dataclass(frozen=True)

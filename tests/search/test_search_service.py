@@ -31,7 +31,8 @@ def test_deployment_weights_replace_the_per_query_choice_of_signals(service):
 
 def test_japanese_for_an_english_only_encoder_goes_to_the_multilingual_encoder(service):
     plan = service.plan_text("ランニングシューズ")
-    assert names(plan) == ["multilingual"]  # no product carries these words: no keywords
+    # No product carries these words: no keywords.
+    assert names(plan) == ["multilingual", "names"]
     assert plan.translated is None
     # Without a multilingual encoder only the keyword signal can read it.
     assert names(replace(service, multilingual=None).plan_text("ランニングシューズ")) == [
@@ -43,7 +44,7 @@ def test_japanese_in_kanji_alone_goes_to_the_multilingual_encoder(service):
     # 自転車 (bicycle) has 転, a character Chinese does not write, so it is not glossed.
     plan = service.plan_text("自転車")
     assert plan.translated is None
-    assert names(plan) == ["multilingual"]
+    assert names(plan) == ["multilingual", "names"]
     assert service.search_text("自転車", limit=1)[0].payload["title"] == "Bicycle"
 
 
