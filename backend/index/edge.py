@@ -246,11 +246,13 @@ class EdgeIndex:
         offset: int = 0,
     ) -> list[Hit]:
         """Best matches for one signal, filtered inside the engine."""
+        flt = edge_filter(filters)
         request = q.QueryRequest(
             limit=limit,
             offset=offset,
             query=self._signal(query),
-            filter=edge_filter(filters),
+            prefetches=self._within(query, flt, limit + offset),
+            filter=flt,
             params=self._signal_params(query, limit + offset),
             with_payload=True,
         )
@@ -677,10 +679,27 @@ class EdgeIndex:
             q.Prefetch(
                 limit=depth,
                 query=self._signal(signal),
+                prefetches=self._within(signal, flt, depth),
                 filter=flt,
                 params=self._signal_params(signal, depth),
             )
             for signal in signals
+        ]
+
+    def _within(
+        self, signal: CandidateQuery, flt: q.Filter | None, depth: int
+    ) -> list[q.Prefetch] | None:
+        """The candidates a query re-scores (``DenseQuery.within``), or None."""
+        if not isinstance(signal, DenseQuery) or signal.within is None:
+            return None
+        inner, limit = signal.within, max(signal.within_limit, depth)
+        return [
+            q.Prefetch(
+                limit=limit,
+                query=self._query(inner),
+                filter=flt,
+                params=self._signal_params(inner, limit),
+            )
         ]
 
     def _signal_params(self, signal: CandidateQuery, depth: int) -> q.SearchParams | None:
@@ -726,6 +745,8 @@ def _match_bool(flag: bool) -> q.MatchValue:
 
 
 _MAX_SIM = q.MultiVectorConfig(q.MultiVectorComparator.MaxSim)
+# m=0: no HNSW graph for the vector (the other two values are Qdrant's defaults).
+_NO_GRAPH = q.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000)
 
 
 def _edge_config(spec: CollectionSpec) -> q.EdgeConfig:
@@ -737,6 +758,7 @@ def _edge_config(spec: CollectionSpec) -> q.EdgeConfig:
                 on_disk=True if name in spec.on_disk else None,
                 multivector_config=_MAX_SIM if name in spec.multi else None,
                 datatype=q.VectorStorageDatatype.Float16 if name in spec.multi else None,
+                hnsw_config=_NO_GRAPH if name in spec.multi else None,
             )
             for name, size in spec.dense.items()
         },

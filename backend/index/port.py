@@ -49,7 +49,8 @@ class CollectionSpec:
     # creation, not part of what the collection is checked against.
     on_disk: frozenset[str] = frozenset()
     # Dense vectors that hold several rows a point (one per name of a product), compared with
-    # a query by their best row (Qdrant's multivectors, MaxSim) and stored in 16-bit floats.
+    # a query by their best row (Qdrant's multivectors, MaxSim), stored in 16-bit floats and
+    # without a search graph (see ``DenseQuery.within``).
     multi: frozenset[str] = frozenset()
 
 
@@ -99,10 +100,16 @@ class Filters:
 
 @dataclass(frozen=True)
 class DenseQuery:
-    """Nearest neighbours of ``vector`` in the named dense vector ``using``."""
+    """Nearest neighbours of ``vector`` in the named dense vector ``using``; with ``within``,
+    only among the best ``within_limit`` matches of that other query (or as many as the
+    search asks for, if more), which is how a ``multi`` vector is searched: it has no search
+    graph (building one compares every row of a point with every row of its neighbours) and
+    re-scores another signal's candidates instead."""
 
     vector: Vector
     using: str
+    within: DenseQuery | None = None
+    within_limit: int = 100
 
 
 @dataclass(frozen=True)

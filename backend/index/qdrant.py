@@ -226,12 +226,14 @@ class QdrantIndex:
     ) -> list[Hit]:
         """Best matches for one signal, filtered inside the engine."""
         vector, using = self._signal(query)
+        flt = qdrant_filter(filters)
         with self._engine("search"):
             response = self.client.query_points(
                 self.collection,
+                prefetch=self._within(query, flt, limit + offset),
                 query=vector,
                 using=using,
-                query_filter=qdrant_filter(filters),
+                query_filter=flt,
                 search_params=self._signal_params(query, limit + offset),
                 limit=limit,
                 offset=offset,
@@ -533,6 +535,7 @@ class QdrantIndex:
                     on_disk=True if vector in spec.on_disk else None,
                     multivector_config=_MAX_SIM if vector in spec.multi else None,
                     datatype=models.Datatype.FLOAT16 if vector in spec.multi else None,
+                    hnsw_config=models.HnswConfigDiff(m=0) if vector in spec.multi else None,
                 )
                 for vector, size in spec.dense.items()
             },
@@ -633,6 +636,7 @@ class QdrantIndex:
             query, using = self._signal(signal)
             prefetches.append(
                 models.Prefetch(
+                    prefetch=self._within(signal, flt, depth),
                     query=query,
                     using=using,
                     filter=flt,
@@ -641,6 +645,24 @@ class QdrantIndex:
                 )
             )
         return prefetches
+
+    def _within(
+        self, signal: CandidateQuery, flt: models.Filter | None, depth: int
+    ) -> list[models.Prefetch] | None:
+        """The candidates a query re-scores (``DenseQuery.within``), or None."""
+        if not isinstance(signal, DenseQuery) or signal.within is None:
+            return None
+        inner, limit = signal.within, max(signal.within_limit, depth)
+        query, using = self._query(inner)
+        return [
+            models.Prefetch(
+                query=query,
+                using=using,
+                filter=flt,
+                params=self._signal_params(inner, limit),
+                limit=limit,
+            )
+        ]
 
     def _signal_params(self, signal: CandidateQuery, depth: int) -> models.SearchParams | None:
         if self.local or isinstance(signal, SparseQuery):

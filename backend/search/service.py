@@ -480,8 +480,13 @@ class SearchService:
         read = [n for n in LATER_SIGNALS if n in names]
         if read and self.multilingual is not None:
             vector = self.multilingual.queries([q])[0]
-            using = {"multilingual": MULTILINGUAL_VECTOR, "names": NAMES_VECTOR}
-            signals.extend(Signal(n, DenseQuery(vector, using[n])) for n in read)
+            reading = DenseQuery(vector, MULTILINGUAL_VECTOR)
+            # Names re-score the multilingual reading's candidates (they have no search graph).
+            queries = {
+                "multilingual": reading,
+                "names": DenseQuery(vector, NAMES_VECTOR, reading, self.candidates),
+            }
+            signals.extend(Signal(n, queries[n]) for n in read)
         return signals
 
     def _coverage(self, q: str) -> float:

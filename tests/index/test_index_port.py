@@ -144,10 +144,8 @@ def test_a_multi_vector_scores_a_point_by_its_nearest_row(index, backend, tmp_pa
     index.ensure_collection(wanted)
     # Each product has its own text vector as one row and the next product's as another, so
     # a query equal to a product's vector finds two points, both with a perfect row.
-    rows = {
-        p.sku: np.stack([TEXT[p.sku], TEXT[PRODUCTS[(i + 1) % len(PRODUCTS)].sku]])
-        for i, p in enumerate(PRODUCTS)
-    }
+    next_of = {p.sku: PRODUCTS[(i + 1) % len(PRODUCTS)].sku for i, p in enumerate(PRODUCTS)}
+    rows = {p.sku: np.stack([TEXT[p.sku], TEXT[next_of[p.sku]]]) for p in PRODUCTS}
     index.upsert(
         [
             Point(p.id, {**to_point(p).vectors, "names": rows[p.sku]}, payload=p.payload())
@@ -166,6 +164,21 @@ def test_a_multi_vector_scores_a_point_by_its_nearest_row(index, backend, tmp_pa
         assert hits[2].score < 0.99
         stored = reopened.retrieve([BY_SKU["mug"].id], vectors=["names"])[0].vectors["names"]
         assert stored.shape == (2, 8)
+        # Within another query's best three: only those, ranked by their nearest row.
+        lamp = DenseQuery(vector=TEXT["lamp"], using="text")
+        within = DenseQuery(vector=TEXT["mug"], using="names", within=lamp, within_limit=3)
+        found = reopened.search(within, limit=3)
+        cos = {sku: v / np.linalg.norm(v) for sku, v in TEXT.items()}
+        nearest = sorted(cos, key=lambda sku: -float(cos[sku] @ cos["lamp"]))[:3]
+        by_row = sorted(
+            nearest,
+            key=lambda sku: -max(float(r @ cos["mug"]) for r in (cos[sku], cos[next_of[sku]])),
+        )
+        assert skus(found) == by_row
+        # A page deeper than the candidates asked for widens them (or it would come back short).
+        assert len(reopened.search(within, limit=6)) == 6
+        fused = reopened.hybrid([within, lamp], fusion="dbsf", limit=3, candidates=3)
+        assert skus(fused)[0] in nearest
         with pytest.raises(ValueError, match="8"):
             reopened.upsert([Point(BY_SKU["mug"].id, {"names": np.ones((2, 5), np.float32)})])
     finally:
