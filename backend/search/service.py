@@ -389,11 +389,11 @@ class SearchService:
         goes word by word): the fusion head learnt names and tags, and keyword matches on its
         incidental words are noise unless one product carries most of them; nor is a
         description a name. A short query whose words a product carries (NAMING_COVERAGE)
-        names it: keywords, the head and (unless it is English) the names signal decide,
-        without the encoders' looser neighbours. Other short queries use every signal. English
-        descriptions leave the multilingual encoder out: MiniLM reads English better; an
-        English name that a product carries needs no multilingual reading either
-        (docs/benchmarks.md).
+        names it: keywords and the head decide, without the encoders' looser neighbours. Other
+        short queries use every signal, but a glossed (Chinese) one leaves the names signal out:
+        it cost Chinese tags more than it gave. English descriptions leave the multilingual
+        encoder out: MiniLM reads English better. So the names signal joins only queries that
+        the multilingual encoder reads anyway, and costs no encoding (docs/benchmarks.md).
         """
         if self.glossary is not None and english is None:
             cjk = keywords.has_cjk(q)
@@ -417,14 +417,13 @@ class SearchService:
             )
             why = f"a description ({words} words): the text vector leads"
         elif coverage >= NAMING_COVERAGE:
-            drop = {"text", "multilingual"}
+            drop = {"text", "multilingual", "names"}
             why = f"a product's own words ({coverage:.0%} of the terms): keywords and fused"
-            if english is None and (self.glossary is None or self.glossary.reads_english(q)):
-                drop.add("names")
-            else:
-                why += " and names"
-        else:
+        elif english is None:
             return names, "a short query no product's words cover: every signal"
+        else:
+            kept = [n for n in names if n != "names"]
+            return kept, "a short query no product's words cover: every signal but names"
         if english is None:
             drop.add("multilingual")
         kept = [n for n in names if n not in drop]

@@ -89,7 +89,7 @@ def test_the_demo_shop_keeps_the_head_it_was_trained_on(client):
     health = client.get("/health").get_json()
     assert health["fusion_head"]["products_trained_on"] == health["points"] == 411
     body = client.get("/api/search?q=T恤").get_json()
-    assert body["query"]["weights"] == {"keywords": 1.0, "fused": 1.0, "names": 1.0}
+    assert body["query"]["weights"] == {"keywords": 1.0, "fused": 1.0}
     assert "fusion head" not in body["query"]["signals_why"]
     liked = client.post("/api/recommend", json={"positive": ["VT-1F45F"]}).get_json()
     assert liked["query"]["using"] == ["fused"]

@@ -153,6 +153,11 @@ def test_a_product_has_a_names_row_for_each_thing_it_is_called():
     # Each row is its name alone: the Chinese title's row is the one nearest "手套".
     query = encoder.queries(["手套"])[0]
     assert int(np.argmax(rows[0] @ query)) == 1
+    # A name met in an earlier batch keeps its row (names are encoded once a load).
+    mittens = Product(sku="P-3", title="Mittens", titles={}, keywords=["winter", "hand"])
+    again = product_name_vectors([mittens], encoder)[0]
+    assert np.array_equal(again[1:], rows[0][2:])
+    assert np.allclose(again[0], encoder.passages(["Mittens"])[0], atol=1e-6)
 
 
 def test_without_the_encoder_the_mode_is_unavailable_and_hybrid_still_answers(settings):
