@@ -104,25 +104,33 @@ def test_drop_then_ensure_builds_the_collection_anew_for_another_spec(index, bac
         reopened.close()
 
 
-def test_a_vector_kept_on_disk_is_written_searched_and_reopened(index, backend, tmp_path):
+def reopened_with(index, backend, tmp_path, name, values, *, multi=False):
+    """The index built anew with one more 8-d vector ``name`` kept on disk (``values`` by
+    sku), closed and opened again for the same spec; returns it and the spec."""
     wanted = CollectionSpec(
-        dense={**SPEC.dense, "multilingual": 8},
-        encoders={**SPEC.encoders, "multilingual": "e5-test"},
+        dense={**SPEC.dense, name: 8},
+        encoders={**SPEC.encoders, name: "e5-test"},
         sparse=SPEC.sparse,
-        on_disk=frozenset({"multilingual"}),
+        on_disk=frozenset({name}),
+        multi=frozenset({name} if multi else ()),
     )
     index.drop()
     index.ensure_collection(wanted)
     index.upsert(
         [
-            Point(p.id, {**to_point(p).vectors, "multilingual": TEXT[p.sku]}, payload=p.payload())
+            Point(p.id, {**to_point(p).vectors, name: values[p.sku]}, payload=p.payload())
             for p in PRODUCTS
         ]
     )
     index.close()
     reopened = open_backend(backend, tmp_path)
+    reopened.ensure_collection(wanted)  # the record keeps what the collection holds
+    return reopened, wanted
+
+
+def test_a_vector_kept_on_disk_is_written_searched_and_reopened(index, backend, tmp_path):
+    reopened, wanted = reopened_with(index, backend, tmp_path, "multilingual", TEXT)
     try:
-        reopened.ensure_collection(wanted)
         for sku in ("mug", "lamp"):
             hits = reopened.search(DenseQuery(vector=TEXT[sku], using="multilingual"), limit=3)
             assert skus(hits)[0] == sku and hits[0].score == pytest.approx(1.0, abs=1e-5)
@@ -133,29 +141,12 @@ def test_a_vector_kept_on_disk_is_written_searched_and_reopened(index, backend, 
 
 
 def test_a_multi_vector_scores_a_point_by_its_nearest_row(index, backend, tmp_path):
-    wanted = CollectionSpec(
-        dense={**SPEC.dense, "names": 8},
-        encoders={**SPEC.encoders, "names": "e5-test"},
-        sparse=SPEC.sparse,
-        on_disk=frozenset({"names"}),
-        multi=frozenset({"names"}),
-    )
-    index.drop()
-    index.ensure_collection(wanted)
     # Each product has its own text vector as one row and the next product's as another, so
     # a query equal to a product's vector finds two points, both with a perfect row.
     next_of = {p.sku: PRODUCTS[(i + 1) % len(PRODUCTS)].sku for i, p in enumerate(PRODUCTS)}
     rows = {p.sku: np.stack([TEXT[p.sku], TEXT[next_of[p.sku]]]) for p in PRODUCTS}
-    index.upsert(
-        [
-            Point(p.id, {**to_point(p).vectors, "names": rows[p.sku]}, payload=p.payload())
-            for p in PRODUCTS
-        ]
-    )
-    index.close()
-    reopened = open_backend(backend, tmp_path)
+    reopened, _ = reopened_with(index, backend, tmp_path, "names", rows, multi=True)
     try:
-        reopened.ensure_collection(wanted)  # the record keeps which vectors are multi
         hits = reopened.search(DenseQuery(vector=TEXT["mug"], using="names"), limit=3)
         before = PRODUCTS[[p.sku for p in PRODUCTS].index("mug") - 1].sku
         assert set(skus(hits)[:2]) == {"mug", before}
