@@ -176,9 +176,8 @@ def product_name_vectors(
     """The names vectors of products: one e5 passage row per name (``product_names``).
 
     A name or tag in any language is compared with each of them and scores by the nearest
-    (MaxSim), so "聚会" meets a product tagged "party" and "lunettes de soleil" one titled
-    "Sunglasses" without the rest of its text diluting them, as it does in the multilingual
-    vector (docs/benchmarks.md).
+    (MaxSim), so "パーティー" meets the products tagged "party" without the rest of their text
+    diluting it, as it does in the multilingual vector (docs/benchmarks.md).
     """
     names = [product_names(p) for p in products]
     known = _NAME_ROWS.get(encoder, [n for product in names for n in product])

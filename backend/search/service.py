@@ -483,7 +483,9 @@ class SearchService:
             # Names re-score the multilingual reading's candidates (they have no search graph).
             queries = {
                 "multilingual": reading,
-                "names": DenseQuery(vector, NAMES_VECTOR, reading, self.candidates),
+                "names": DenseQuery(
+                    vector, NAMES_VECTOR, within=reading, within_limit=self.candidates
+                ),
             }
             signals.extend(Signal(n, queries[n]) for n in read)
         return signals
@@ -566,15 +568,18 @@ class SearchService:
         """The plan's candidates (fused as without diversity) re-ranked by MMR in the engine.
 
         MMR measures relevance and likeness in one dense vector: the first dense signal's
-        (text or fused for words, image for a picture, the ``using`` vector for similar). Its
-        order is greedy, so pages concatenate as long as they end within the candidate pool.
+        (text or fused for words, image for a picture, the ``using`` vector for similar; never
+        the names vectors, several a product). Its order is greedy, so pages concatenate as
+        long as they end within the candidate pool.
         """
         queries = [signal.query for signal in plan.signals]
-        dense = next((q for q in queries if isinstance(q, DenseQuery)), None)
+        dense = next(
+            (q for q in queries if isinstance(q, DenseQuery) and q.using != NAMES_VECTOR), None
+        )
         if dense is None:
             raise ModeUnavailable(
-                "diversity needs a dense signal to compare products with, and mode=keyword "
-                "ranks by words only: use mode=hybrid or text"
+                "diversity needs one vector a product to compare products with, and "
+                "mode=keyword and mode=names have none: use mode=hybrid or text"
             )
         return self.index.diversify(
             queries,

@@ -114,7 +114,16 @@ def test_diversity_out_of_range_is_400(client, value):
         assert error["code"] == "invalid_request" and "diversity" in error["message"]
 
 
-def test_keyword_mode_has_no_vector_to_diversify_by(client):
-    response = client.get("/api/search?q=shoe&mode=keyword&diversity=0.3")
+@pytest.mark.parametrize("mode", ["keyword", "names"])
+def test_modes_without_one_vector_a_product_have_none_to_diversify_by(client, mode):
+    response = client.get(f"/api/search?q=shoe&mode={mode}&diversity=0.3")
     assert response.status_code == 400
-    assert response.get_json()["error"]["code"] == "mode_unavailable"
+    error = response.get_json()["error"]
+    assert error["code"] == "mode_unavailable" and f"mode={mode}" in error["message"]
+
+
+def test_a_name_in_another_language_diversifies_by_the_multilingual_vector(client):
+    # Hybrid reads "guantes" with the multilingual and names signals; MMR uses the first.
+    response = client.get("/api/search?q=guantes&diversity=0.3")
+    assert response.status_code == 200, response.get_json()
+    assert set(response.get_json()["query"]["weights"]) == {"multilingual", "names"}
