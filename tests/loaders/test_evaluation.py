@@ -16,7 +16,7 @@ from tests.catalogs import DEMO_IMAGES, good_rows, images_zip, write_csv
 
 NOTO = Path(__file__).resolve().parents[1] / "fixtures" / "noto"
 METRICS = {"n", "recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "latency_ms"}
-ALL_MODES = ["text", "image", "fused", "keyword", "multilingual", "hybrid"]
+ALL_MODES = ["text", "image", "fused", "keyword", "multilingual", "names", "hybrid"]
 
 # A-1 T-shirt (Clothing, Acme), A-2 Running shoe (Shoes, Acme), A-3 Gloves (Clothing, Warmly).
 QUERIES = [
