@@ -46,6 +46,7 @@ from backend.index.port import (
     check_diversify,
     check_fusion,
     fused_lists,
+    rescored,
 )
 
 RECORD_FILE = "vitrine-collection.json"
@@ -689,10 +690,10 @@ class EdgeIndex:
     def _within(
         self, signal: CandidateQuery, flt: q.Filter | None, depth: int
     ) -> list[q.Prefetch] | None:
-        """The candidates a query re-scores (``DenseQuery.within``), or None."""
-        if not isinstance(signal, DenseQuery) or signal.within is None:
+        """The candidates a query re-scores (``port.rescored``), or None."""
+        if (within := rescored(signal, depth)) is None:
             return None
-        inner, limit = signal.within, max(signal.within_limit, depth)
+        inner, limit = within
         return [
             q.Prefetch(
                 limit=limit,

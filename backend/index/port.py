@@ -169,6 +169,15 @@ class RecommendQuery:
 CandidateQuery = DenseQuery | SparseQuery | RecommendQuery
 
 
+def rescored(signal: CandidateQuery, depth: int) -> tuple[DenseQuery, int] | None:
+    """The query whose best matches ``signal`` re-scores and how many of them
+    (``DenseQuery.within``: its ``within_limit``, or ``depth`` if a search asks for more), or
+    None for a signal that searches the whole collection."""
+    if not isinstance(signal, DenseQuery) or signal.within is None:
+        return None
+    return signal.within, max(signal.within_limit, depth)
+
+
 def fused_lists(
     queries: Sequence[CandidateQuery], fusion: str, weights: Sequence[float] | None
 ) -> tuple[list[CandidateQuery], Sequence[float] | None]:

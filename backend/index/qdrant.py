@@ -47,6 +47,7 @@ from backend.index.port import (
     check_diversify,
     check_fusion,
     fused_lists,
+    rescored,
 )
 
 METADATA_KEY = "vitrine"
@@ -649,10 +650,10 @@ class QdrantIndex:
     def _within(
         self, signal: CandidateQuery, flt: models.Filter | None, depth: int
     ) -> list[models.Prefetch] | None:
-        """The candidates a query re-scores (``DenseQuery.within``), or None."""
-        if not isinstance(signal, DenseQuery) or signal.within is None:
+        """The candidates a query re-scores (``port.rescored``), or None."""
+        if (within := rescored(signal, depth)) is None:
             return None
-        inner, limit = signal.within, max(signal.within_limit, depth)
+        inner, limit = within
         query, using = self._query(inner)
         return [
             models.Prefetch(

@@ -410,11 +410,9 @@ class SearchService:
                 )
         words = len((english or q).split())
         if words >= LONG_QUERY_WORDS:
-            drop = (
-                {"fused", "names"}
-                if coverage >= NAMING_COVERAGE
-                else {"fused", "keywords", "names"}
-            )
+            drop = {"fused", "names"}
+            if coverage < NAMING_COVERAGE:
+                drop.add("keywords")
             why = f"a description ({words} words): the text vector leads"
         elif coverage >= NAMING_COVERAGE:
             drop = {"text", "multilingual", "names"}

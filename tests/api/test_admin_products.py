@@ -63,6 +63,13 @@ def test_index_overview(loaded):
         "encoder": "multilingual-e5-small-q4",
         "distance": "cosine",
     }
+    # The names vectors hold several rows a product, compared by the nearest.
+    assert vectors["names"] == {
+        "size": 384,
+        "encoder": "multilingual-e5-small-q4",
+        "distance": "cosine",
+        "multi": True,
+    }
     assert vectors["image"]["encoder"] == body["encoders"]["image"]
     assert body["collection"]["sparse_vectors"] == ["keywords"]
     assert body["collection"]["points"] == 3
