@@ -51,7 +51,8 @@ def describe(spec: CollectionSpec) -> str:
     for name in names:
         encoder = spec.encoders.get(name, "?")
         size = spec.dense.get(name)
-        parts.append(f"{name}={encoder} ({size}-d)" if size is not None else f"{name}={encoder}")
+        shape = f"{size}-d rows" if name in spec.multi else f"{size}-d"
+        parts.append(f"{name}={encoder} ({shape})" if size is not None else f"{name}={encoder}")
     text = ", ".join(parts) or "no dense vectors"
     if spec.sparse:
         text += "; sparse: " + ", ".join(sorted(spec.sparse))
@@ -64,6 +65,7 @@ def check_compatible(stored: CollectionSpec, wanted: CollectionSpec, *, where: s
         dict(stored.dense) == dict(wanted.dense)
         and dict(stored.encoders) == dict(wanted.encoders)
         and set(stored.sparse) == set(wanted.sparse)
+        and set(stored.multi) == set(wanted.multi)
     ):
         return
     raise IndexConfigMismatch(mismatch_message(stored, wanted, where=where))

@@ -5,6 +5,11 @@ and runs containing CJK characters, which have no spaces, become their character
 character bigrams, so "T恤" in a query matches "T恤" in a title. Tokens are hashed into a
 31-bit space; the index applies IDF (Qdrant's sparse ``Modifier.IDF``), so rare words weigh
 more. Products get log-scaled term weights per field; queries weigh each token once.
+
+A product's titles (in each language) also get one whole-name token, and a query gets one for
+all it typed: a shopper who types a product's exact name ("相机", "camera") finds that product
+before the longer ones that merely contain it ("带闪光灯的相机", "camera with flash"), which the
+word tokens alone rank first because they repeat the word in their titles and keywords.
 """
 
 from __future__ import annotations
@@ -26,20 +31,43 @@ _CJK = re.compile(
 FIELD_WEIGHTS = {"title": 2.0, "titles": 2.0, "brand": 1.5, "keywords": 1.0, "category": 1.0}
 
 
+# The fields whose texts are whole names of the product (see name_token).
+NAME_FIELDS = ("title", "titles")
+
+
+def _runs(text: str) -> list[str]:
+    return _RUN.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def _word(run: str) -> str:
+    """A Latin run as a token: a plural "s" dropped."""
+    if len(run) > 3 and run.endswith("s") and not run.endswith("ss"):
+        return run[:-1]
+    return run
+
+
 def tokenize(text: str) -> list[str]:
     """Tokens of a text, in order, with repeats."""
     tokens: list[str] = []
-    for run in _RUN.findall(unicodedata.normalize("NFKC", text).lower()):
+    for run in _runs(text):
         if _CJK.search(run):
             if len(run) > 2:  # shorter runs are already a bigram below
                 tokens.append(run)
             tokens.extend(ch for ch in run if _CJK.match(ch))
             tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
-        elif len(run) > 3 and run.endswith("s") and not run.endswith("ss"):
-            tokens.append(run[:-1])
         else:
-            tokens.append(run)
+            tokens.append(_word(run))
     return tokens
+
+
+def name_token(text: str) -> str | None:
+    """The token of a whole name: its words in order, with case, punctuation and a plural "s"
+    ignored ("Running Shoes!" and "running shoe" share one); None for a text without words.
+    The leading "=" keeps it apart from word tokens, which have no punctuation."""
+    runs = _runs(text)
+    if not runs:
+        return None
+    return "=" + " ".join(run if _CJK.search(run) else _word(run) for run in runs)
 
 
 def has_cjk(text: str) -> bool:
@@ -66,6 +94,9 @@ def document_vector(fields: Mapping[str, Iterable[str]]) -> SparseVector:
             for token in tokenize(text):
                 tid = token_id(token)
                 counts[tid] = counts.get(tid, 0.0) + weight
+            name = name_token(text) if field_name in NAME_FIELDS else None
+            if name is not None:
+                counts.setdefault(token_id(name), weight)
     return _to_sparse({i: 1.0 + math.log(c) for i, c in counts.items()})
 
 
@@ -80,11 +111,15 @@ def query_terms(text: str, *, translated: str | None = None) -> list[str]:
     return list(dict.fromkeys(typed + extra))
 
 
-def query_vector(text: str, *, translated: str | None = None) -> SparseVector:
+def query_vector(text: str, *, translated: str | None = None, whole: bool = True) -> SparseVector:
     """The keyword vector of a shopper's query: each distinct token once, the tokens only
-    its English gloss has at ``TRANSLATED_WEIGHT``."""
+    its English gloss has at ``TRANSLATED_WEIGHT``, and (``whole``) the token of all it typed
+    as a name, which matches products that have that exact title."""
     weights = {token_id(t): TRANSLATED_WEIGHT for t in tokenize(translated or "")}
     weights.update({token_id(t): 1.0 for t in tokenize(text)})
+    name = name_token(text) if whole else None
+    if name is not None:
+        weights[token_id(name)] = 1.0
     return _to_sparse(weights)
 
 

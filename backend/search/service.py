@@ -490,7 +490,7 @@ class SearchService:
 
     def _coverage(self, q: str) -> float:
         """The share of the typed query terms that the best keyword match carries."""
-        typed = keywords.query_vector(q)
+        typed = keywords.query_vector(q, whole=False)
         if not typed.indices:
             return 0.0
         best = self.index.search(SparseQuery(typed, KEYWORDS_VECTOR), limit=1)

@@ -8,6 +8,9 @@ from tests.api.test_search import TSHIRT, error_of
 
 RUNNING_SHOE = "VT-1F45F"
 GLOVES = "VT-1F9E4"
+CAMERA = "VT-1F4F7"
+CAMERA_WITH_FLASH = "VT-1F4F8"
+PEN = "VT-1F58A"
 
 
 def search(client, query: str) -> dict:
@@ -44,6 +47,23 @@ def test_a_products_own_words_are_left_to_keywords_and_the_head(client):
         body = search(client, f"q={q}")
         assert body["query"]["weights"] == {"keywords": 1.0, "fused": 1.0}, q
         assert body["query"]["fusion"] == "dbsf"
+
+
+@pytest.mark.parametrize(
+    ("words", "sku"),
+    [
+        # Each also names a longer product: 开闪光灯的相机 (camera with flash), 钢笔 (fountain pen).
+        ("相机", CAMERA),
+        ("笔", PEN),
+        # Case, punctuation and a plural "s" do not matter.
+        ("CAMERAS!", CAMERA),
+        ("camera with flash", CAMERA_WITH_FLASH),
+    ],
+)
+def test_a_products_exact_name_comes_before_the_names_that_contain_it(client, words, sku):
+    for mode in ("keyword", "hybrid"):
+        body = search(client, f"q={words}&mode={mode}")
+        assert body["results"][0]["sku"] == sku, (mode, [r["title"] for r in body["results"]])
 
 
 def test_a_short_query_no_product_carries_uses_every_signal(client):

@@ -145,8 +145,13 @@ def test_a_multi_vector_scores_a_point_by_its_nearest_row(index, backend, tmp_pa
     # a query equal to a product's vector finds two points, both with a perfect row.
     next_of = {p.sku: PRODUCTS[(i + 1) % len(PRODUCTS)].sku for i, p in enumerate(PRODUCTS)}
     rows = {p.sku: np.stack([TEXT[p.sku], TEXT[next_of[p.sku]]]) for p in PRODUCTS}
-    reopened, _ = reopened_with(index, backend, tmp_path, "names", rows, multi=True)
+    reopened, wanted = reopened_with(index, backend, tmp_path, "names", rows, multi=True)
     try:
+        # Settings that want one vector a point there are refused: the engine would not take it.
+        with pytest.raises(IndexConfigMismatch) as caught:
+            reopened.ensure_collection(replace(wanted, multi=frozenset()))
+        assert "names=e5-test (8-d rows)" in caught.value.message
+        assert "names=e5-test (8-d)," in caught.value.message
         hits = reopened.search(DenseQuery(vector=TEXT["mug"], using="names"), limit=3)
         before = PRODUCTS[[p.sku for p in PRODUCTS].index("mug") - 1].sku
         assert set(skus(hits)[:2]) == {"mug", before}
