@@ -49,6 +49,12 @@ def build(var: Path, products: str) -> None:
     print(f"built {summary.line()} in {time.perf_counter() - started:.0f} s", flush=True)
 
 
+def eval_texts(*tasks: str) -> list[str]:
+    """The text queries of these tasks in the evaluation set (CLDR names, not ours)."""
+    with (ROOT / "data" / "eval" / "queries.jsonl").open(encoding="utf-8") as lines:
+        return [q["text"] for line in lines if (q := json.loads(line))["task"] in tasks]
+
+
 def request(method: str, path: str, body: bytes | None = None, headers=None) -> float:
     conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
     started = time.perf_counter()
@@ -133,11 +139,10 @@ def main() -> None:
         rows = demo_rows()
         rng = random.Random(3)
         words = [r["title"] for r in rows] + [r["title_zh"] for r in rows]
-        tags = [  # Chinese CLDR tags: short queries no product's words cover, most of them
-            query["text"]
-            for line in (ROOT / "data" / "eval" / "queries.jsonl").open(encoding="utf-8")
-            if (query := json.loads(line))["task"] == "text-zh-tag"
-        ]
+        tags = eval_texts("text-zh-tag")  # short queries no product's words cover, most of them
+        # Names in other languages: the route that reads the query with the multilingual
+        # encoder and re-scores its candidates by their names.
+        foreign = eval_texts("text-ja-name", "text-es-name", "text-fr-name", "text-de-name")
         categories = sorted({r["category"] for r in rows})
         image = (DEMO / "images" / rows[0]["image"]).read_bytes()
         skus = (
@@ -170,6 +175,9 @@ def main() -> None:
             "hybrid": lambda: "/api/search?" + urlencode({"q": rng.choice(words)}),
             "hybrid (Chinese tags)": lambda: (
                 "/api/search?" + urlencode({"q": rng.choice(tags), "facets": "false"})
+            ),
+            "hybrid (foreign names)": lambda: (
+                "/api/search?" + urlencode({"q": rng.choice(foreign), "facets": "false"})
             ),
             "hybrid + filters + facets": filtered,
             "hybrid + filters, facets=false": lambda: filtered(facets="false"),

@@ -217,6 +217,10 @@ def cpu_session(path: Path, *, threads: int | None = None) -> Any:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only; ORT's warnings go straight to stderr
+    # Idle workers sleep instead of spinning: spinning, they kept both cores busy after each
+    # run, so a query's next step (the multilingual encoder, the engine) waited for them
+    # (Chinese tags over HTTP: p95 74-80 ms spinning, 35-38 ms not; docs/benchmarks.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 

