@@ -36,8 +36,9 @@ def search_text() -> dict[str, Any]:
     filters = parse_filters(request.args)
     limit, offset = parse_page(request.args)
     fusion, weights = parse_fusion(request.args)
+    diversity = parse_diversity(request.args)
     service = search_service()
-    plan = service.plan_text(q, mode=mode, fusion=fusion, weights=weights)
+    plan = service.plan_text(q, mode=mode, fusion=fusion, weights=weights, diverse=diversity > 0)
     return run_search(
         service,
         plan,
@@ -46,7 +47,7 @@ def search_text() -> dict[str, Any]:
         limit=limit,
         offset=offset,
         mode=mode,
-        diversity=parse_diversity(request.args),
+        diversity=diversity,
         facets=parse_facets(request.args),
     )
 

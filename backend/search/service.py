@@ -96,6 +96,17 @@ class Coverage:
         return self.share >= HEAD_COVERAGE
 
 
+def _likeness(plan: Plan) -> DenseQuery | None:
+    """The vector diversity measures relevance and likeness in: the first of the plan's dense
+    signals with one vector a product (the names vectors have several), else its
+    ``likeness``."""
+    for signal in plan.signals:
+        query = signal.query
+        if isinstance(query, DenseQuery) and query.using != NAMES_VECTOR:
+            return query
+    return plan.likeness
+
+
 class HeadCoverage:
     """How many of the indexed products a fusion head was trained on, kept between searches.
 
@@ -200,8 +211,11 @@ class SearchService:
         mode: str = "hybrid",
         fusion: str | None = None,
         weights: Mapping[str, float] | None = None,
+        diverse: bool = False,
     ) -> Plan:
-        """The signals for a shopper's words.
+        """The signals for a shopper's words (``diverse``: for a page that ``run`` re-ranks
+        with diversity, which needs one vector a product even where hybrid chose keywords
+        alone; the text vector then serves, ``Plan.likeness``).
 
         ``hybrid`` fuses the keyword, text and (with a fusion head) fused and (with a
         multilingual encoder) multilingual and names signals that suit the query (``_choose``;
@@ -252,7 +266,7 @@ class SearchService:
             named = {**self.weights, **(weights or {})}
             names = [n for n in names if n not in LATER_SIGNALS or n in named]
         signals = self._text_signals(names, q, english=english)
-        return self._plan(
+        plan = self._plan(
             signals,
             fusion=fusion,
             weights=weights,
@@ -260,6 +274,10 @@ class SearchService:
             translated=english,
             why=why,
         )
+        if diverse and mode == "hybrid" and _likeness(plan) is None:
+            features = self.text_encoder.encode([english or q])
+            plan = replace(plan, likeness=DenseQuery(features[0], TEXT_VECTOR))
+        return plan
 
     def plan_image(
         self,
@@ -567,13 +585,12 @@ class SearchService:
 
         MMR measures relevance and likeness in one dense vector: the first dense signal's
         (text or fused for words, image for a picture, the ``using`` vector for similar; never
-        the names vectors, several a product). Its order is greedy, so pages concatenate as
-        long as they end within the candidate pool.
+        the names vectors, several a product), or the plan's ``likeness`` (the text vector,
+        where hybrid chose keywords alone). Its order is greedy, so pages concatenate as long
+        as they end within the candidate pool.
         """
         queries = [signal.query for signal in plan.signals]
-        dense = next(
-            (q for q in queries if isinstance(q, DenseQuery) and q.using != NAMES_VECTOR), None
-        )
+        dense = _likeness(plan)
         if dense is None:
             raise ModeUnavailable(
                 "diversity needs one vector a product to compare products with, and "

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from backend.errors import InvalidRequest
-from backend.index.port import DBSF_MAX_WEIGHT, FUSIONS, Query, dbsf_weight
+from backend.index.port import DBSF_MAX_WEIGHT, FUSIONS, DenseQuery, Query, dbsf_weight
 
 SIGNALS = ("keywords", "text", "fused", "image", "multilingual", "names")
 
@@ -39,6 +39,9 @@ class Plan:
     terms: tuple[str, ...] = ()  # the query's keyword terms (with the gloss's), for explain
     translated: str | None = None  # the English gloss the vectors were computed from
     why: str | None = None  # why hybrid chose these signals for this query
+    # Where diversity measures likeness when no signal has one vector a product (hybrid
+    # search that chose keywords alone): the query's text vector.
+    likeness: DenseQuery | None = None
 
     def weight(self, index: int) -> float:
         """The weight of the signal at ``index``."""

@@ -50,6 +50,15 @@ def test_a_head_trained_on_other_products_is_left_out_of_hybrid_search(admin):
     assert health["fusion_head"]["products_trained_on"] == 0
     assert health["fusion_head"]["name"].startswith("fusion-")
 
+    # Keywords alone have no vector to measure likeness in: diversity takes the text vector
+    # and re-ranks the same keyword matches (six of these products are flowers).
+    plain = client.get("/api/search?q=flower").get_json()
+    assert set(plain["results"][0]["explain"]["signals"]) == {"keywords"}
+    diverse = client.get("/api/search?q=flower&diversity=0.3")
+    assert diverse.status_code == 200, diverse.get_json()
+    flowers = {r["sku"] for r in plain["results"]}
+    assert len(flowers) >= 6 and {r["sku"] for r in diverse.get_json()["results"]} == flowers
+
     # Asked for by name, the fused signal still answers.
     fused = client.get(f"/api/search?q={first['title']}&mode=fused").get_json()
     assert len(fused["results"]) == 10
