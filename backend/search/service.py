@@ -275,8 +275,9 @@ class SearchService:
             why=why,
         )
         if diverse and mode == "hybrid" and _likeness(plan) is None:
-            features = self.text_encoder.encode([english or q])
-            plan = replace(plan, likeness=DenseQuery(features[0], TEXT_VECTOR))
+            (text,) = self._text_signals(["text"], q, english=english)
+            assert isinstance(text.query, DenseQuery)
+            plan = replace(plan, likeness=text.query)
         return plan
 
     def plan_image(
