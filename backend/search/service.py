@@ -274,6 +274,8 @@ class SearchService:
             translated=english,
             why=why,
         )
+        if mode == "hybrid" and len(plan.signals) > 1:
+            plan = self._exact_names_first(plan, q)
         if diverse and mode == "hybrid" and _likeness(plan) is None:
             (text,) = self._text_signals(["text"], q, english=english)
             assert isinstance(text.query, DenseQuery)
@@ -348,13 +350,23 @@ class SearchService:
         keyword matches) differently for different limits, so hits are fetched from rank 1
         until every hit tied with the page's last one is in, then ties are broken by point id.
         With ``diversity`` > 0 the fused candidates are re-ranked by MMR (``_run_diverse``).
+        A hybrid plan puts the products titled exactly as the query first (``Plan.exact``).
         """
         if not plan.signals:
             return []
+        named = self._exactly_named(plan, filters)
+        if named:
+            return self._run_named_first(
+                plan, named, filters=filters, limit=limit, offset=offset, diversity=diversity
+            )
         if diversity > 0:
             return self._run_diverse(
                 plan, filters=filters, limit=limit, offset=offset, diversity=diversity
             )
+        return self._ranked(plan, filters=filters, limit=limit, offset=offset)
+
+    def _ranked(self, plan: Plan, *, filters: Filters, limit: int, offset: int) -> list[Hit]:
+        """The page of the plan's results in the engine's order, ties broken by point id."""
         end = offset + limit
         fetch = end + PAGE_SLACK
         while True:
@@ -364,6 +376,65 @@ class SearchService:
             if complete or fetch >= MAX_TIE_FETCH:
                 return hits[offset:end]
             fetch = min(fetch * 2, MAX_TIE_FETCH)
+
+    def _exactly_named(self, plan: Plan, filters: Filters) -> set[str]:
+        """The ids of the products titled exactly as the query (``Plan.exact``) that pass the
+        filters; none when ``candidates`` products or more share the title, a name as generic
+        as a category, which the plan's own order ranks."""
+        if plan.exact is None:
+            return set()
+        named = self.index.search(plan.exact, filters=filters, limit=self.candidates)
+        if len(named) >= self.candidates:
+            return set()
+        return {hit.id for hit in named}
+
+    def _run_named_first(
+        self,
+        plan: Plan,
+        named: set[str],
+        *,
+        filters: Filters,
+        limit: int,
+        offset: int,
+        diversity: float,
+    ) -> list[Hit]:
+        """The page of the plan's results with the products titled exactly as the query first.
+
+        Those go first in the order the plan ranks them, if it ranks them among its best
+        ``candidates`` (always, when the keyword signal is fused: the name is its best match);
+        the rest follow as they rank, or re-ranked by MMR without them (``diversity``). The
+        first ones are chosen at a fixed depth, so pages never overlap or skip.
+        """
+        end = offset + limit
+        ranked = self._ranked(plan, filters=filters, limit=max(self.candidates, end), offset=0)
+        first = [hit for hit in ranked[: self.candidates] if hit.id in named]
+        page = first[offset:end]
+        start = max(0, offset - len(first))
+        wanted = end - len(first) - start
+        if wanted <= 0:
+            return page
+        if diversity > 0:
+            others = replace(filters, exclude_ids=(*filters.exclude_ids, *(h.id for h in first)))
+            return page + self._run_diverse(
+                plan, filters=others, limit=wanted, offset=start, diversity=diversity
+            )
+        ids = {hit.id for hit in first}
+        rest = [hit for hit in ranked if hit.id not in ids]
+        return page + rest[start : start + wanted]
+
+    def _exact_names_first(self, plan: Plan, q: str) -> Plan:
+        """The hybrid plan that puts products titled exactly ``q`` first, when it fuses the
+        keyword signal (which carries whole names, ``keywords.name_token``) with others: a
+        shopper who types a product's name ("罐", jar) wants that product, even where the
+        vectors prefer a neighbour ("罐头", canned food)."""
+        if not any(signal.name == "keywords" for signal in plan.signals):
+            return plan
+        exact = keywords.name_vector(q)
+        if exact is None:
+            return plan
+        return replace(
+            plan, exact=SparseQuery(exact, KEYWORDS_VECTOR), exact_name=keywords.name_token(q)
+        )
 
     def explain(
         self, plan: Plan, hits: Sequence[Hit], *, filters: Filters, limit: int, offset: int = 0

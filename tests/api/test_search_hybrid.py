@@ -11,6 +11,8 @@ GLOVES = "VT-1F9E4"
 CAMERA = "VT-1F4F7"
 CAMERA_WITH_FLASH = "VT-1F4F8"
 PEN = "VT-1F58A"
+JAR = "VT-1FAD9"  # 罐, out of stock
+CANNED_FOOD = "VT-1F96B"  # 罐头食品
 
 
 def search(client, query: str) -> dict:
@@ -64,6 +66,34 @@ def test_a_products_exact_name_comes_before_the_names_that_contain_it(client, wo
     for mode in ("keyword", "hybrid"):
         body = search(client, f"q={words}&mode={mode}")
         assert body["results"][0]["sku"] == sku, (mode, [r["title"] for r in body["results"]])
+
+
+def test_hybrid_search_puts_the_product_named_exactly_first_where_the_vectors_disagree(shop):
+    client = shop.test_client()
+    # The fused signal prefers the canned food (罐头食品) for 罐; the jar is titled 罐.
+    fused = search(client, "q=罐&mode=fused")["results"]
+    assert fused[0]["sku"] == CANNED_FOOD
+    body = search(client, "q=罐")
+    first, *rest = body["results"]
+    assert first["sku"] == JAR
+    assert first["explain"]["exact_name"] is True
+    assert all("exact_name" not in r["explain"] for r in rest)
+    assert CANNED_FOOD in [r["sku"] for r in rest[:3]]
+    # Pages concatenate: the product named first once, then the rest in order.
+    one = (
+        search(client, "q=罐&limit=1")["results"]
+        + search(client, "q=罐&limit=4&offset=1")["results"]
+    )
+    assert [r["sku"] for r in one] == [r["sku"] for r in body["results"][:5]]
+    # With diversity, too.
+    assert search(client, "q=罐&diversity=0.5")["results"][0]["sku"] == JAR
+
+
+def test_a_filter_that_leaves_out_the_product_named_exactly_leaves_the_usual_order(client):
+    body = search(client, "q=罐&in_stock=true")
+    assert JAR not in [r["sku"] for r in body["results"]]
+    assert body["results"][0]["sku"] == CANNED_FOOD
+    assert all("exact_name" not in r["explain"] for r in body["results"])
 
 
 def test_a_short_query_no_product_carries_uses_every_signal(client):
