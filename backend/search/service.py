@@ -401,9 +401,10 @@ class SearchService:
         """The page of the plan's results with the products titled exactly as the query first.
 
         Those go first in the order the plan ranks them, if it ranks them among its best
-        ``candidates`` (always, when the keyword signal is fused: the name is its best match);
-        the rest follow as they rank, or re-ranked by MMR without them (``diversity``). The
-        first ones are chosen at a fixed depth, so pages never overlap or skip.
+        ``candidates`` (the keyword signal, which every such plan fuses, ranks a whole name at
+        or near its top); the rest follow as they rank, or re-ranked by MMR without them
+        (``diversity``). The first ones are chosen at a fixed depth, so pages never overlap or
+        skip.
         """
         end = offset + limit
         ranked = self._ranked(plan, filters=filters, limit=max(self.candidates, end), offset=0)
