@@ -43,10 +43,13 @@ _LISTED_AS_ENGLISH = frozenset(
 )
 # Senses that are no English meaning: cross-references, classifiers, readings, surnames.
 _NOT_A_MEANING = re.compile(
-    r"^(CL:|classifier|surname |(old |archaic )?variant of|see |abbr\. (for|of)|used in |"
-    r"Taiwan pr\.|also pr\.|also written|\((particle|grammatical|onom|phonetic)|"
-    r"(old|archaic|Tw|dialect|bound form)\W*$)"
+    r"^(CL:|classifier|surname |(old |archaic |erroneous )?variant of|see |abbr\. (for|of)|"
+    r"used in |(\w+ )?pr\.|also written|opposite:|\((particle|grammatical|onom|phonetic))"
 )
+# In a meaning: notes in parentheses, a Chinese cross-reference with its reading ("Togo
+# 多哥[Duo1 ge1]", "長沙市|长沙市[Chang2 sha1 shi4]"), a traditional|simplified pair, and
+# any Chinese left ("dou 斗"): the gloss is for an English-only reader.
+_NOTES = re.compile(r"\([^)]*\)|\S*\[[^\]]*\]|\S+\|\S+")
 # Words that carry no product meaning: particles, pronouns, "when", "on", "suitable for"...
 STOPWORDS = frozenset(
     "的 地 得 了 着 过 吗 呢 吧 啊 呀 哦 嘛 和 与 及 或 或者 在 于 从 向 对 把 被 让 给 将 是 有 "
@@ -107,7 +110,7 @@ class Glossary:
         if any(ch in japanese for ch in text):
             return None
         words: list[tuple[str, ...]] = []  # each word's senses, first first
-        for run in re.findall(r"\w+", text):
+        for run in re.findall(r"\w+", text.lower()):
             for word in segment(run, senses):
                 if _LATIN.fullmatch(word):
                     words.append((word,))
@@ -213,7 +216,10 @@ def _read_cedict() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
             meanings = _meanings(glosses.split("/"))
             if not meanings:
                 continue
-            for word in dict.fromkeys((simplified, traditional)):
+            # Headwords with Latin letters ("卡拉OK", "T恤") also under their lower case, the
+            # case queries are read in.
+            forms = (simplified, traditional, simplified.lower(), traditional.lower())
+            for word in dict.fromkeys(forms):
                 known = senses.get(word, ())
                 senses[word] = known + tuple(m for m in meanings if m not in known)
     return senses, frozenset(japanese - chinese)
@@ -226,8 +232,9 @@ def _meanings(glosses: list[str]) -> list[str]:
     for gloss in glosses:
         if not gloss or _NOT_A_MEANING.match(gloss):
             continue
-        text = re.sub(r"\([^)]*\)|\[[^\]]*\]|\S+\|\S+", "", gloss).split(";")[0]
-        text = re.sub(r"^(to|a|an|the) ", "", " ".join(text.split())).strip(" ,.")
-        if text and text not in meanings:
+        text = _CJK.sub("", _NOTES.sub("", gloss)).split(";")[0]
+        text = re.sub(r"\s+(?=[,.:])", "", " ".join(text.split()))  # "city , Hunan"
+        text = re.sub(r"^(to|a|an|the) ", "", text).strip(" ,.")
+        if text and not _NOT_A_MEANING.match(text) and text not in meanings:
             meanings.append(text)
     return meanings

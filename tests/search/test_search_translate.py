@@ -79,3 +79,28 @@ def test_a_senses_content_words_leave_out_english_function_words(glossary):
         "toscana",
         "italy",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "english"),
+    [("卡拉ok", "karaoke"), ("卡拉OK", "karaoke"), ("唱k", "sing karaoke"), ("ok绷", "band-aid")],
+)
+def test_dictionary_words_with_latin_letters_are_found_in_any_case(glossary, text, english):
+    # Before, "卡拉ok" missed the headword 卡拉OK and became "Kara, city in northern Togo 多哥 ok".
+    assert glossary.english(text) == english
+
+
+@pytest.mark.parametrize(
+    ("text", "english"),
+    [
+        # CC-CEDICT cross-references: "Zhangzhou 漳州[Zhang1 zhou1]", "長沙市|长沙市[Chang2 sha1
+        # shi4]", "dou 斗[dou3]"; an antonym note ("opposite: new 新") is no meaning of 旧,
+        # whose first meaning, "old", was taken for a label before.
+        ("平和", "Pinghe county in Zhangzhou, Fujian"),
+        ("芙蓉", "Furong district of Changsha city, Hunan"),
+        ("石壶", "dry measure for grain equal to ten dou pot"),
+        ("旧钥匙", "old key"),
+    ],
+)
+def test_glosses_hold_no_chinese_and_no_readings(glossary, text, english):
+    assert glossary.english(text) == english
