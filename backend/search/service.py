@@ -241,7 +241,7 @@ class SearchService:
         automatic = mode == "hybrid" and self._automatic(weights)
         english = self.glossary.english(q) if self.glossary is not None else None
         coverage = self._coverage(q) if automatic or english is not None else 0.0
-        if english is not None and self._is_tag(english, coverage):
+        if english is not None and self._is_tag(self._length(q, english), coverage):
             assert self.glossary is not None
             english = self.glossary.english(q, carried=self._catalog_senses())
         names = {
@@ -454,15 +454,24 @@ class SearchService:
             ranked[signal.name] = {h.id: SignalRank(r, h.score) for r, h in enumerate(own, 1)}
         return [{name: ranks.get(hit.id) for name, ranks in ranked.items()} for hit in hits]
 
+    def _length(self, q: str, english: str | None) -> int:
+        """The query's length in words: a glossed (Chinese) query's is its gloss's, as the
+        encoders read the gloss, but one dictionary word is one word, however long its sense
+        ("糖葫芦": "sugar-coated Chinese hawthorn or other fruit on a bamboo skewer"), since a
+        single word names a thing and never describes one."""
+        if english is None or self.glossary is None:
+            return len(q.split())
+        return 1 if self.glossary.words(q) == 1 else len(english.split())
+
     @staticmethod
-    def _is_tag(english: str, coverage: float) -> bool:
+    def _is_tag(words: int, coverage: float) -> bool:
         """Whether a glossed query is short and no product's words cover it (a tag such as
         "比萨", not a product's name or a description), so that each of its words is glossed by
         its first sense the catalog has words for ("pizza", not the town Pisa). Names and
         descriptions keep first senses: the fusion head learnt the first-sense glosses of the
         catalog's Chinese titles, and the senses a catalog carries misread a description's
         ordinary words ("看" as "watch"; docs/benchmarks.md)."""
-        return len(english.split()) < LONG_QUERY_WORDS and coverage < NAMING_COVERAGE
+        return words < LONG_QUERY_WORDS and coverage < NAMING_COVERAGE
 
     def _choose(
         self, names: list[str], q: str, *, english: str | None, coverage: float
@@ -499,7 +508,7 @@ class SearchService:
                     f"words the text encoder cannot read and the glossary does not "
                     f"gloss: {readers}",
                 )
-        words = len((english or q).split())
+        words = self._length(q, english)
         if words >= LONG_QUERY_WORDS:
             drop = {"fused", "names"}
             if coverage < NAMING_COVERAGE:

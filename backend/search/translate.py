@@ -104,18 +104,7 @@ class Glossary:
         CC-CEDICT lists only as the Japanese form of another (桜, 駅, 絵), for it is a Chinese
         dictionary and would gloss a Japanese name character by character.
         """
-        if not _CJK.search(text) or _KANA_HANGUL.search(text):
-            return None
-        senses, japanese = self._load()
-        if any(ch in japanese for ch in text):
-            return None
-        words: list[tuple[str, ...]] = []  # each word's senses, first first
-        for run in re.findall(r"\w+", text.lower()):
-            for word in segment(run, senses):
-                if _LATIN.fullmatch(word):
-                    words.append((word,))
-                elif word in senses and word not in STOPWORDS:
-                    words.append(senses[word])
+        words = self._words(text)
         if not words:
             return None
         if carried is None:
@@ -124,6 +113,29 @@ class Glossary:
             options[0] if len(options) == 1 else next(filter(carried, options), options[0])
             for options in words
         )
+
+    def words(self, text: str) -> int:
+        """How many words of the query its gloss reads (0: none, as ``english`` gives None):
+        its dictionary words less function words, and its Latin words. A one-word tag whose
+        first sense is a long explanation ("糖葫芦": "sugar-coated Chinese hawthorn or other
+        fruit on a bamboo skewer") is one word."""
+        return len(self._words(text) or ())
+
+    def _words(self, text: str) -> list[tuple[str, ...]] | None:
+        """Each word's senses, first first, in query order (None: no Chinese to gloss)."""
+        if not _CJK.search(text) or _KANA_HANGUL.search(text):
+            return None
+        senses, japanese = self._load()
+        if any(ch in japanese for ch in text):
+            return None
+        words: list[tuple[str, ...]] = []
+        for run in re.findall(r"\w+", text.lower()):
+            for word in segment(run, senses):
+                if _LATIN.fullmatch(word):
+                    words.append((word,))
+                elif word in senses and word not in STOPWORDS:
+                    words.append(senses[word])
+        return words
 
     def content_words(self, sense: str) -> list[str]:
         """The keyword tokens of an English sense less English function words ("go to the

@@ -84,3 +84,13 @@ def test_a_products_own_chinese_name_keeps_the_first_senses(service):
     plan = service.plan_text("意粉")
     assert plan.translated == service.glossary.english("意粉") == "Italy powder"
     assert service.search_text("意粉", limit=1)[0].payload["sku"] == "VT-1F35D"
+
+
+def test_one_chinese_word_is_never_a_description_however_long_its_sense(service):
+    # 糖葫芦 (candied haws on a stick) is one dictionary word with a ten-word first sense.
+    assert len(service.glossary.english("糖葫芦").split()) == 10
+    plan = service.plan_text("糖葫芦")
+    assert "description" not in plan.why
+    assert {"keywords", "text", "fused"} <= set(names(plan))
+    # A description in Chinese still is one: several words, a long gloss.
+    assert "description" in service.plan_text("夏天去海边穿的露脚尖的").why

@@ -104,3 +104,10 @@ def test_dictionary_words_with_latin_letters_are_found_in_any_case(glossary, tex
 )
 def test_glosses_hold_no_chinese_and_no_readings(glossary, text, english):
     assert glossary.english(text) == english
+
+
+def test_a_query_is_as_many_words_as_the_dictionary_reads_in_it(glossary):
+    assert glossary.words("糖葫芦") == 1  # one headword, however long its sense
+    assert glossary.words("冬天保暖的手套") == 3  # winter, keep warm, glove; 的 is dropped
+    assert glossary.words("卡拉ok") == 1
+    assert glossary.words("running shoes") == 0  # nothing to gloss
