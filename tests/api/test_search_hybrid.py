@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from backend.search.ext import EXTENSION
+from tests.api.conftest import csv_bytes, demo_images, demo_rows, zip_bytes
 from tests.api.test_search import TSHIRT, error_of
 
 RUNNING_SHOE = "VT-1F45F"
@@ -193,3 +197,26 @@ def test_similar_explains_its_signals_and_takes_weights(client):
     assert body["query"]["using"] == "text+fused"
     assert TSHIRT not in [r["sku"] for r in body["results"]]
     assert set(body["results"][0]["explain"]["signals"]) == {"text", "fused"}
+
+
+def test_a_name_as_many_products_share_as_the_candidates_keeps_hybrids_order(admin):
+    rows = {row["sku"]: row for row in demo_rows(411)}
+    jars = [{**rows[JAR], "sku": f"JAR-{i}"} for i in range(3)]
+    shop = [rows[CANNED_FOOD], *jars, *(rows[sku] for sku in list(rows)[:20])]
+    images = zip_bytes(demo_images(row["image"] for row in shop))
+    assert admin.upload_and_wait(csv_bytes(shop), images=images)["state"] == "succeeded"
+    client = admin.client
+    jar_skus = {jar["sku"] for jar in jars}
+    # Weights name the fused signal: the head was not trained on these skus, so hybrid would
+    # leave it out. It prefers the canned food, as in the demo.
+    query = "q=罐&weights=keywords:1,fused:1"
+    results = search(client, query)["results"]
+    assert {r["sku"] for r in results[:3]} == jar_skus
+    assert results[3]["sku"] == CANNED_FOOD
+    # A search that fuses the best 3 of each signal: three products share the name, as
+    # generic a name as a category, and hybrid's own order stands.
+    defaults = admin.app.extensions[EXTENSION]
+    admin.app.extensions[EXTENSION] = replace(defaults, candidates=3)
+    results = search(client, query)["results"]
+    assert results[0]["sku"] == CANNED_FOOD
+    assert {r["sku"] for r in results[1:4]} == jar_skus
