@@ -94,17 +94,14 @@ def _explain(
     explained: dict[str, Any] = {"signals": signals}
     if len(plan.signals) > 1:
         explained["fusion"] = plan.fusion
-    if plan.exact_name is not None and plan.exact_name in _names(product):
-        explained["exact_name"] = True
-    if plan.terms:
-        explained["matched"] = keywords.matched_terms(plan.terms, keyword_fields(product))
-    return explained
-
-
-def _names(product: Product) -> set[str | None]:
-    """The whole-name tokens of a product's titles (``keywords.name_token``)."""
     fields = keyword_fields(product)
-    return {keywords.name_token(t) for f in keywords.NAME_FIELDS for t in fields.get(f, ())}
+    if plan.exact_name is not None:
+        names = {keywords.name_token(t) for f in keywords.NAME_FIELDS for t in fields[f]}
+        if plan.exact_name in names:
+            explained["exact_name"] = True
+    if plan.terms:
+        explained["matched"] = keywords.matched_terms(plan.terms, fields)
+    return explained
 
 
 def search_response(

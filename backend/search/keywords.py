@@ -123,13 +123,10 @@ def query_vector(text: str, *, translated: str | None = None, whole: bool = True
     return _to_sparse(weights)
 
 
-def name_vector(text: str) -> SparseVector | None:
-    """The keyword vector of only the whole-name token of what a shopper typed: it matches the
-    products titled exactly so (None: a text without words)."""
-    name = name_token(text)
-    if name is None:
-        return None
-    return SparseVector(indices=[token_id(name)], values=[1.0])
+def token_vector(token: str) -> SparseVector:
+    """The keyword vector of one token alone: it matches the products that carry it (for a
+    ``name_token``, the products titled exactly so)."""
+    return SparseVector(indices=[token_id(token)], values=[1.0])
 
 
 def matched_terms(terms: Iterable[str], fields: Mapping[str, Iterable[str]]) -> list[str]:

@@ -27,7 +27,6 @@ from backend.index.port import (
     Hit,
     Mmr,
     SparseQuery,
-    SparseVector,
     VectorIndex,
     point_id,
 )
@@ -350,7 +349,7 @@ class SearchService:
         keyword matches) differently for different limits, so hits are fetched from rank 1
         until every hit tied with the page's last one is in, then ties are broken by point id.
         With ``diversity`` > 0 the fused candidates are re-ranked by MMR (``_run_diverse``).
-        A hybrid plan puts the products titled exactly as the query first (``Plan.exact``).
+        A hybrid plan puts the products titled exactly as the query first (``Plan.exact_name``).
         """
         if not plan.signals:
             return []
@@ -378,12 +377,13 @@ class SearchService:
             fetch = min(fetch * 2, MAX_TIE_FETCH)
 
     def _exactly_named(self, plan: Plan, filters: Filters) -> set[str]:
-        """The ids of the products titled exactly as the query (``Plan.exact``) that pass the
-        filters; none when ``candidates`` products or more share the title, a name as generic
-        as a category, which the plan's own order ranks."""
-        if plan.exact is None:
+        """The ids of the products titled exactly as the query (``Plan.exact_name``) that pass
+        the filters; none when ``candidates`` products or more share the title, a name as
+        generic as a category, which the plan's own order ranks."""
+        if plan.exact_name is None:
             return set()
-        named = self.index.search(plan.exact, filters=filters, limit=self.candidates)
+        exact = SparseQuery(keywords.token_vector(plan.exact_name), KEYWORDS_VECTOR)
+        named = self.index.search(exact, filters=filters, limit=self.candidates)
         if len(named) >= self.candidates:
             return set()
         return {hit.id for hit in named}
@@ -430,12 +430,7 @@ class SearchService:
         vectors prefer a neighbour ("罐头", canned food)."""
         if not any(signal.name == "keywords" for signal in plan.signals):
             return plan
-        exact = keywords.name_vector(q)
-        if exact is None:
-            return plan
-        return replace(
-            plan, exact=SparseQuery(exact, KEYWORDS_VECTOR), exact_name=keywords.name_token(q)
-        )
+        return replace(plan, exact_name=keywords.name_token(q))
 
     def explain(
         self, plan: Plan, hits: Sequence[Hit], *, filters: Filters, limit: int, offset: int = 0
@@ -611,8 +606,8 @@ class SearchService:
 
         @functools.cache
         def held(token: str) -> bool:
-            vector = SparseVector(indices=[keywords.token_id(token)], values=[1.0])
-            return bool(self.index.search(SparseQuery(vector, KEYWORDS_VECTOR), limit=1))
+            query = SparseQuery(keywords.token_vector(token), KEYWORDS_VECTOR)
+            return bool(self.index.search(query, limit=1))
 
         def carried(sense: str) -> bool:
             words = glossary.content_words(sense)

@@ -16,14 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from backend.errors import InvalidRequest
-from backend.index.port import (
-    DBSF_MAX_WEIGHT,
-    FUSIONS,
-    DenseQuery,
-    Query,
-    SparseQuery,
-    dbsf_weight,
-)
+from backend.index.port import DBSF_MAX_WEIGHT, FUSIONS, DenseQuery, Query, dbsf_weight
 
 SIGNALS = ("keywords", "text", "fused", "image", "multilingual", "names")
 
@@ -49,9 +42,8 @@ class Plan:
     # Where diversity measures likeness when no signal has one vector a product (hybrid
     # search that chose keywords alone): the query's text vector.
     likeness: DenseQuery | None = None
-    # Hybrid search puts the products titled exactly as the query first: the keyword query of
-    # its whole-name token (keywords.name_vector), and the token, for explain.
-    exact: SparseQuery | None = None
+    # Hybrid search puts the products titled exactly as the query first: the query's
+    # whole-name token (keywords.name_token), which they carry.
     exact_name: str | None = None
 
     def weight(self, index: int) -> float:
