@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend import jobs as jobs_ext
 from backend.api import admin, errors, products, recommend, search, system
 from backend.catalog import db
+from backend.catalog import service as catalog_service
 from backend.encoders import ext as encoders_ext
 from backend.index import ext as index_ext
 from backend.indexing import collection_spec
@@ -17,8 +21,19 @@ from backend.jobs import JobContext, JobRunner, QueuedJobs
 from backend.search import ext as search_ext
 from backend.settings import Settings
 
+log = logging.getLogger(__name__)
 # Multipart overhead allowed on top of the image size limit before Flask answers 413.
 _FORM_OVERHEAD = 64 * 1024
+
+
+def _count_indexed(sessions: sessionmaker[Session]) -> int:
+    """Products the catalog marks indexed; 0 for a catalog not migrated yet (it has none)."""
+    try:
+        with db.session_scope(sessions) as session:
+            return catalog_service.count_indexed(session=session)
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("could not count the catalog's indexed products: %s", exc)
+        return 0
 
 
 def create_app(
@@ -49,7 +64,12 @@ def create_app(
     text, image = encoders_ext.get_encoders_of(app)
     fusion, dictionary = encoders_ext.get_fusion_of(app), encoders_ext.get_dictionary_of(app)
     multilingual = encoders_ext.get_multilingual_of(app)
-    index_ext.init_app(app, collection_spec(text, image, fusion, dictionary, multilingual))
+    sessions = db.get_catalog(app).sessionmaker
+    index_ext.init_app(
+        app,
+        collection_spec(text, image, fusion, dictionary, multilingual),
+        indexed=lambda: _count_indexed(sessions),
+    )
     search_ext.init_app(app)
 
     for blueprint in (products.bp, search.bp, system.bp, recommend.bp, admin.bp):
@@ -58,7 +78,7 @@ def create_app(
 
     context = JobContext(
         settings=settings,
-        sessions=db.get_catalog(app).sessionmaker,
+        sessions=sessions,
         index=app.extensions[index_ext.EXTENSION].get,
         encoders=lambda: encoders_ext.get_encoders_of(app),
         fusion=fusion,

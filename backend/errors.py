@@ -16,6 +16,8 @@
     │   │                             checkpoint for other encoders); 500
     │   └── IndexConfigMismatch       collection built by other encoders or dimensions
     └── IndexUnavailable              the vector index cannot be reached or is locked; 503
+        ├── IndexMissing              the catalog has indexed products, the index has none
+        └── IndexCorrupt              the index's files cannot be read (``vitrine index repair``)
 
 ``backend.api.errors.register_error_handlers`` maps them to ``{"error": {"code", "message"}}``.
 """
@@ -137,3 +139,20 @@ class IndexUnavailable(VitrineError):
 
     status = 503
     code = "index_unavailable"
+
+
+# What every IndexMissing / IndexCorrupt message ends with: the one command that gets out.
+REPAIR_HINT = "`vitrine index repair` sets the folder aside and rebuilds the index from the catalog"
+
+
+class IndexMissing(IndexUnavailable):
+    """The catalog marks products indexed but the index has no collection or no points: its
+    folder was deleted or emptied. Serving it would answer every search with nothing."""
+
+    code = "index_missing"
+
+
+class IndexCorrupt(IndexUnavailable):
+    """The index's files exist but cannot be read (a garbled pointer, segment or WAL)."""
+
+    code = "index_corrupt"

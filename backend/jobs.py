@@ -51,6 +51,10 @@ class JobRunner(Protocol):
     def stop(self) -> None:
         """Stop after the current batch and wait; an unfinished job stays resumable."""
 
+    @property
+    def repairing(self) -> bool:
+        """Whether it is indexing products a failed or interrupted load left without vectors."""
+
 
 class QueuedJobs:
     """The runner of a server-mode app: jobs wait in the database for ``vitrine worker``."""
@@ -63,6 +67,11 @@ class QueuedJobs:
 
     def stop(self) -> None:
         """Nothing runs here."""
+
+    @property
+    def repairing(self) -> bool:
+        """Never: ``vitrine worker`` reconciles in its own process."""
+        return False
 
 
 def init_app(app: Flask, runner: JobRunner, context: JobContext) -> None:

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -216,13 +217,21 @@ def _files_present(job: LoadJob) -> bool:
     return job.catalog_file is not None and all(Path(f).is_file() for f in files if f)
 
 
-def recover_abandoned(context: JobContext, *, silent_for: timedelta | None = None) -> list[str]:
-    """Requeue (or report failed) jobs whose runner died; the ids requeued.
+@dataclass(frozen=True)
+class Recovered:
+    """Jobs whose runner died: queued again to resume, or finished as failed."""
+
+    requeued: list[str]
+    failed: list[str]
+
+
+def recover_abandoned(context: JobContext, *, silent_for: timedelta | None = None) -> Recovered:
+    """Requeue (or report failed) jobs whose runner died.
 
     ``silent_for=None``: every running job (embedded mode, at the serving process's start);
     else those without a heartbeat for that long (``vitrine worker``).
     """
-    requeued = []
+    requeued, failed = [], []
     silent_since = None if silent_for is None else utcnow() - silent_for
     with session_scope(context.sessions) as session:
         for job in job_queue.abandoned_jobs(session=session, silent_since=silent_since):
@@ -232,13 +241,25 @@ def recover_abandoned(context: JobContext, *, silent_for: timedelta | None = Non
             log.warning("job %s was interrupted: %s", job.id, job.message)
             if outcome == "requeued":
                 requeued.append(job.id)
-            elif job.catalog_file:
+                continue
+            failed.append(job.id)
+            if job.catalog_file:
                 remove_upload(Path(job.catalog_file).parent)
-    return requeued
+    return Recovered(requeued, failed)
+
+
+# Queued to ThreadJobs instead of a job id: index what failed or interrupted loads left pending.
+_REPAIR = "repair pending products"
 
 
 class ThreadJobs:
-    """Runs upload jobs one at a time on a thread of the serving process (embedded mode)."""
+    """Runs upload jobs one at a time on a thread of the serving process (embedded mode).
+
+    At its start, and after each job that fails, it also indexes the products left without
+    vectors (a failed job's stored rows, a crashed load's last batch): search finds every
+    stored product without anyone running ``vitrine reconcile``, and the failed job's
+    message says so.
+    """
 
     def __init__(self, *, batch_size: int = BATCH_SIZE) -> None:
         self.batch_size = batch_size
@@ -246,6 +267,13 @@ class ThreadJobs:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._context: JobContext | None = None
+        self._repairing = threading.Event()
+        self._failed: list[str] = []  # failed jobs whose stored products wait for a repair
+
+    @property
+    def repairing(self) -> bool:
+        """Whether it is indexing products a failed or interrupted load left without vectors."""
+        return self._repairing.is_set()
 
     def start(self, context: JobContext) -> None:
         """Start the thread: once this process holds the index, it resumes what a previous
@@ -279,12 +307,13 @@ class ThreadJobs:
         else:
             return
         try:
-            recover_abandoned(self._context)
+            self._failed.extend(recover_abandoned(self._context).failed)
             with session_scope(self._context.sessions) as session:
                 for job_id in job_queue.queued_job_ids(session=session):
                     self._queue.put(job_id)
         except Exception:
             log.exception("upload jobs left by a previous run could not be recovered")
+        self._queue.put(_REPAIR)
         self._loop()
 
     def _loop(self) -> None:
@@ -294,14 +323,58 @@ class ThreadJobs:
             if job_id is None:
                 break
             try:
+                if job_id == _REPAIR:
+                    self._repair()
+                    continue
                 with session_scope(self._context.sessions) as session:
                     claimed = job_queue.claim_job(session=session, job_id=job_id)
-                if claimed is not None:
-                    run_job(
-                        job_id, context=self._context, stop=self._stop, batch_size=self.batch_size
-                    )
+                if claimed is None:
+                    continue
+                run_job(job_id, context=self._context, stop=self._stop, batch_size=self.batch_size)
+                with session_scope(self._context.sessions) as session:
+                    if catalog.get_job(session=session, job_id=job_id).state == "failed":
+                        self._failed.append(job_id)
+                        self._queue.put(_REPAIR)
+            except JobInterrupted:
+                break
             except Exception:  # the thread must outlive any one job
                 log.exception("job %s could not run", job_id)
+
+    def _repair(self) -> None:
+        """Index every product without current vectors, and note it on the failed jobs."""
+        assert self._context is not None
+        context = self._context
+        with session_scope(context.sessions) as session:
+            pending = catalog.count_products(session=session) - catalog.count_indexed(
+                session=session
+            )
+        if pending <= 0:
+            self._failed.clear()
+            return
+        log.info("indexing %d products that a failed or interrupted load left pending", pending)
+        self._repairing.set()
+        try:
+            repaired = index_pending(
+                sessions=context.sessions,
+                index=context.index(),
+                encoders=_encoders(context),
+                settings=context.settings,
+                progress=lambda _: self._raise_if_stopped(),
+            )
+        except VitrineError as exc:  # the index is down: the next failure or start retries
+            log.warning("products left pending could not be indexed yet: %s", exc.message)
+            return
+        finally:
+            self._repairing.clear()
+        if self._failed:
+            with session_scope(context.sessions) as session:
+                job_queue.note_repair(session=session, job_ids=self._failed, repaired=repaired)
+            self._failed.clear()
+        log.info("indexed %d products left pending", repaired)
+
+    def _raise_if_stopped(self) -> None:
+        if self._stop.is_set():
+            raise JobInterrupted
 
 
 def run_worker(

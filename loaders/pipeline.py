@@ -323,7 +323,8 @@ def opened(
         fusion_from_settings,
         multilingual_from_settings,
     )
-    from backend.index.factory import open_index
+    from backend.index.consistency import check_not_lost
+    from backend.index.factory import index_location, open_index
 
     db.migrate(settings.database_url)
     text, image = encoders_from_settings(settings)
@@ -336,6 +337,9 @@ def opened(
         try:
             spec = collection_spec(text, image, fusion, dictionary, multilingual)
             if check_collection:
+                with session_scope(db.make_sessionmaker(engine)) as session:
+                    indexed = catalog.count_indexed(session=session)
+                check_not_lost(index, indexed=indexed, where=index_location(settings))
                 index.ensure_collection(spec)
             yield Deployment(
                 sessions=db.make_sessionmaker(engine),

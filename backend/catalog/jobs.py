@@ -56,6 +56,23 @@ def queued_job_ids(*, session: Session) -> list[str]:
     return list(session.scalars(stmt))
 
 
+def count_active_jobs(*, session: Session) -> int:
+    """Jobs queued or running: while there are any, pending products are expected."""
+    stmt = sa.select(sa.func.count()).where(LoadJob.state.in_(("queued", "running")))
+    return session.execute(stmt).scalar_one()
+
+
+def note_repair(*, session: Session, job_ids: list[str], repaired: int) -> None:
+    """Add to failed jobs' messages that the products they had stored (among the
+    ``repaired`` left without vectors) were indexed after, so search finds them."""
+    for job in session.scalars(sa.select(LoadJob).where(LoadJob.id.in_(job_ids))):
+        job.message = (
+            f"{job.message or 'failed'}; afterwards the server indexed the products it had "
+            f"stored ({repaired} left without vectors in all), so search finds them"
+        )
+    session.flush()
+
+
 def abandoned_jobs(*, session: Session, silent_since: datetime | None = None) -> list[LoadJob]:
     """Jobs marked running whose runner is gone: all of them (``silent_since=None``: in
     embedded mode only the serving process runs jobs, so at its start none can be alive),

@@ -22,7 +22,14 @@ import numpy as np
 import qdrant_edge as q
 from numpy.typing import NDArray
 
-from backend.errors import IndexConfigMismatch, IndexUnavailable, VitrineError
+from backend.errors import (
+    REPAIR_HINT,
+    IndexConfigMismatch,
+    IndexCorrupt,
+    IndexMissing,
+    IndexUnavailable,
+    VitrineError,
+)
 from backend.index import compat, edge_versions
 from backend.index.edge_versions import write_json_atomic
 from backend.index.port import (
@@ -110,6 +117,7 @@ class EdgeIndex:
         self._stamp: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._refused: str | None = None
+        self._lost: str | None = None  # why the served folder is gone (see ``_lose``)
         self._switching = threading.Lock()  # one thread at a time opens a new version
         self._attached = open_current
         if self._pinned:
@@ -440,6 +448,8 @@ class EdgeIndex:
     def _check_open(self) -> None:
         if self._closed:
             raise IndexUnavailable(f"the vector index {self._where} is closed")
+        if self._lost is not None:
+            raise IndexMissing(f"{self._lost}: {REPAIR_HINT}")
 
     @contextmanager
     def _engine(self, action: str) -> Iterator[q.EdgeShard]:
@@ -474,7 +484,11 @@ class EdgeIndex:
         except Exception as exc:
             if "WouldBlock" in str(exc):
                 raise IndexUnavailable(compat.folder_in_use_message(folder)) from exc
-            raise IndexUnavailable(f"cannot open the vector index at {folder}: {exc}") from exc
+            if not folder.exists():
+                raise IndexMissing(f"the vector index folder {folder} is gone") from exc
+            raise IndexCorrupt(
+                f"cannot open the vector index at {folder}: {exc}; {REPAIR_HINT}"
+            ) from exc
 
     def _read_record(self, folder: Path | None = None) -> CollectionSpec | None:
         try:
@@ -530,7 +544,15 @@ class EdgeIndex:
         stamp = edge_versions.pointer_stamp(self.path)
         if stamp == self._stamp:
             return
-        current = edge_versions.read_pointer(self.path)
+        if stamp is None and self._version is not None and not self._folder.exists():
+            self._lose()
+            return
+        try:
+            current = edge_versions.read_pointer(self.path)
+        except IndexCorrupt as exc:  # the open shard is still good: keep serving it
+            log.warning("%s; this process keeps serving version %s", exc.message, self._version)
+            self._stamp = stamp
+            return
         if current is None or current == self._version or (current == self._refused and not force):
             self._stamp = stamp
             return
@@ -567,11 +589,25 @@ class EdgeIndex:
                 return
             old, old_version = self._shard, self._version
             self._shard, self._spec, self._version, self._stamp = shard, spec, current, stamp
+            self._lost = None
             if old is not None:
                 old.close()
         log.info("index at %s switched from version %s to %s", self.path, old_version, current)
         if old_version is not None:
             self._tidy(current)
+
+    def _lose(self) -> None:
+        """The served folder was deleted under this process: its open shard still answers,
+        but from files nobody will find again, so every call fails until a new version (a
+        repair) is made current, which ``_follow`` then opens."""
+        with self._lock:
+            log.error(
+                "the vector index folder %s was removed while this process served it", self._folder
+            )
+            self._lost = f"the vector index folder {self._folder} was removed while serving"
+            shard, self._shard, self._version, self._stamp = self._shard, None, None, None
+            if shard is not None:
+                shard.close()
 
     def _tidy(self, current: str) -> None:
         """Remove versions older than ``current`` that no one holds; never fails a call."""

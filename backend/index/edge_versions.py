@@ -28,7 +28,7 @@ from typing import Any
 
 import qdrant_edge as q
 
-from backend.errors import IndexUnavailable
+from backend.errors import REPAIR_HINT, IndexCorrupt, IndexUnavailable
 from backend.index import compat
 
 POINTER_FILE = "current.json"
@@ -61,13 +61,22 @@ def next_version(root: Path) -> str:
 
 
 def read_pointer(root: Path) -> str | None:
-    """The current version's name, or None when no version has been made current."""
+    """The current version's name, or None when no version has been made current.
+
+    A pointer that is not the JSON this module writes raises IndexCorrupt: guessing a version
+    could serve the wrong one, and ignoring it would start an empty index beside the data.
+    """
+    path = root / POINTER_FILE
     try:
-        data = json.loads((root / POINTER_FILE).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
+    except (ValueError, OSError) as exc:  # not UTF-8, not JSON, unreadable
+        raise IndexCorrupt(f"{path} cannot be read ({exc}): {REPAIR_HINT}") from None
     version = data.get("version") if isinstance(data, Mapping) else None
-    return str(version) if isinstance(version, str) and version_number(version) else None
+    if not isinstance(version, str) or version_number(version) is None:
+        raise IndexCorrupt(f"{path} names no index version ({str(data)[:80]!r}): {REPAIR_HINT}")
+    return version
 
 
 def pointer_stamp(root: Path) -> tuple[int, int, int] | None:

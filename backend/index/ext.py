@@ -1,19 +1,22 @@
 """Flask wiring of the vector index: opened at start-up, reopened on demand if it was down.
 
 A collection built by other encoders stops start-up with a clear message; an index that
-cannot be reached (a Qdrant server that is down) lets the app start, answer 503 on search
-and report it in ``/health`` until it comes back.
+cannot be reached (a Qdrant server that is down), cannot be read (corrupt files) or was lost
+(deleted while the catalog still marks products indexed) lets the app start, answer 503 on
+search and report it in ``/health`` until it comes back or is repaired.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from flask import Flask, current_app
 
 from backend.errors import IndexUnavailable
-from backend.index.factory import open_index
+from backend.index.consistency import check_not_lost
+from backend.index.factory import index_location, open_index
 from backend.index.port import CollectionSpec, VectorIndex
 from backend.settings import Settings
 
@@ -24,11 +27,19 @@ log = logging.getLogger(__name__)
 class IndexHandle:
     """Opens the index lazily and keeps it; ``get()`` raises IndexUnavailable while it is down."""
 
-    def __init__(self, settings: Settings, spec: CollectionSpec) -> None:
+    def __init__(
+        self, settings: Settings, spec: CollectionSpec, *, indexed: Callable[[], int]
+    ) -> None:
         self._settings = settings
         self._spec = spec
+        self._indexed = indexed  # products the catalog marks indexed (see check_not_lost)
         self._index: VectorIndex | None = None
         self._lock = threading.Lock()
+
+    @property
+    def spec(self) -> CollectionSpec:
+        """The collection the settings ask for."""
+        return self._spec
 
     def get(self) -> VectorIndex:
         """The open index, opening it (and checking its collection) on first use."""
@@ -38,6 +49,8 @@ class IndexHandle:
             if self._index is None:
                 index = open_index(self._settings)
                 try:
+                    where = index_location(self._settings)
+                    check_not_lost(index, indexed=self._indexed(), where=where)
                     index.ensure_collection(self._spec)
                 except Exception:
                     index.close()
@@ -53,14 +66,21 @@ class IndexHandle:
                 self._index = None
 
 
-def init_app(app: Flask, spec: CollectionSpec) -> None:
-    """Attach an index handle for the collection ``spec`` and try to open it now."""
-    handle = IndexHandle(app.config["VITRINE_SETTINGS"], spec)
+def init_app(app: Flask, spec: CollectionSpec, *, indexed: Callable[[], int]) -> None:
+    """Attach an index handle for the collection ``spec`` and try to open it now;
+    ``indexed`` counts the products the catalog marks indexed."""
+    handle = IndexHandle(app.config["VITRINE_SETTINGS"], spec, indexed=indexed)
     app.extensions[EXTENSION] = handle
     try:
         handle.get()
     except IndexUnavailable as exc:
         log.warning("vector index unavailable at start-up: %s", exc.message)
+
+
+def get_spec() -> CollectionSpec:
+    """The collection the current app's settings ask for."""
+    handle: IndexHandle = current_app.extensions[EXTENSION]
+    return handle.spec
 
 
 def get_index() -> VectorIndex:

@@ -40,3 +40,10 @@ def open_index(settings: Settings, *, open_current: bool = True) -> VectorIndex:
     raise ConfigurationError(
         f"VITRINE_INDEX_BACKEND must be edge or qdrant, not {settings.index_backend!r}"
     )
+
+
+def index_location(settings: Settings) -> str:
+    """Where the settings' index lives, for messages: the server URL or the folder."""
+    if settings.index_backend == "qdrant" and settings.qdrant_url:
+        return f"at {settings.qdrant_url} (collection {settings.collection!r})"
+    return f"at {settings.qdrant_path}"
