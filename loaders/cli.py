@@ -4,6 +4,7 @@ vitrine migrate                 create or upgrade the catalog database
 vitrine load CATALOG [--images DIR_OR_ZIP]
 vitrine reindex [--offline]     rebuild the index from the catalog for the current settings
 vitrine reconcile [--dry-run]   find and repair differences between the catalog and the index
+vitrine index repair            rebuild a lost or unreadable index from the catalog
 vitrine train-fusion [--epochs N] [--seed S] [--out CHECKPOINT.npz]
 vitrine eval --catalog CATALOG [--images DIR_OR_ZIP] --queries QUERIES.jsonl [--out REPORT.json]
 vitrine serve [--host H] [--port P]
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from tqdm import tqdm
 
 from backend.catalog import db
 from backend.catalog import service as catalog_service
-from backend.errors import VitrineError
+from backend.errors import IndexCorrupt, IndexMissing, VitrineError
 from backend.search.params import MAX_LIMIT, MODES
 from backend.settings import Settings
 from loaders.evaluation import (
@@ -41,6 +42,7 @@ from loaders.jobs import ThreadJobs, run_worker
 from loaders.pipeline import load_into, opened, reindex_into
 from loaders.reconcile import reconcile_deployment
 from loaders.reindex import rebuild
+from loaders.repair import repair
 from loaders.sources import read_catalog
 
 # Exit codes: 0 done, 1 done but some rows failed (or a reconcile dry run found differences),
@@ -65,6 +67,16 @@ def _require_migrated(settings: Settings) -> None:
 def _fail(exc: VitrineError) -> None:
     click.secho(f"error: {exc.message}", fg="red", err=True)
     sys.exit(EXIT_FAILED)
+
+
+def _total_setter(bar: tqdm) -> Callable[[int], None]:
+    """A callback that gives ``bar`` its total once a command knows it."""
+
+    def started(total: int) -> None:
+        bar.total = total
+        bar.refresh()
+
+    return started
 
 
 @click.group()
@@ -238,11 +250,7 @@ def reindex(settings: Settings, offline: bool, wait: float, progress: bool) -> N
     current; a running `vitrine serve` switches to it without a restart.
     """
     with tqdm(unit="product", desc="reindex", disable=not progress) as bar:
-
-        def started(total: int) -> None:
-            bar.total = total
-            bar.refresh()
-
+        started = _total_setter(bar)
         try:
             if offline:
                 done = reindex_into(settings, progress=bar.update, on_start=started)
@@ -276,6 +284,31 @@ def reconcile(settings: Settings, dry_run: bool, progress: bool) -> None:
     click.echo(("(dry run) " if dry_run else "") + report.line())
     if dry_run and not report.clean:
         sys.exit(EXIT_DIFFERENCES)
+
+
+@main.group("index")
+def index_group() -> None:
+    """Look after the vector index."""
+
+
+@index_group.command("repair")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.pass_obj
+def index_repair(settings: Settings, progress: bool) -> None:
+    """Rebuild a missing or unreadable index from the catalog.
+
+    An unreadable folder is moved aside (``<name>.corrupt-<time>``), not deleted; a running
+    `vitrine serve` answers 503 until the rebuilt index is current, then serves it. An index
+    that reads fine is reconciled with the catalog instead.
+    """
+    try:
+        _require_migrated(settings)
+        with tqdm(unit="product", desc="repair", disable=not progress) as bar:
+            summary = repair(settings, progress=bar.update, on_start=_total_setter(bar))
+    except VitrineError as exc:
+        _fail(exc)
+    for line in summary.lines():
+        click.echo(line)
 
 
 @main.command("train-fusion")
@@ -393,7 +426,10 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         # Embedded mode: only this process may open the index, so it runs upload jobs too.
         jobs = ThreadJobs() if settings.runs_jobs_in_process else None
         app = create_app(settings, jobs=jobs)
-        app.extensions["vitrine_index"].get()  # embedded mode: fail now if the folder is locked
+        try:
+            app.extensions["vitrine_index"].get()  # embedded: fail now if the folder is locked
+        except (IndexMissing, IndexCorrupt) as exc:  # serve 503 until `vitrine index repair`
+            click.secho(f"warning: search answers 503: {exc.message}", fg="yellow", err=True)
     except VitrineError as exc:
         _fail(exc)
     server = make_app_server(app, host, port)

@@ -225,32 +225,79 @@ def test_a_server_without_the_index_does_not_take_over_jobs(start_app, settings,
     assert (job["state"], job["attempts"], job["counts"]["created"]) == ("succeeded", 2, 1)
 
 
-def test_products_a_crashed_load_left_unindexed_are_indexed_by_the_next_job(
-    start_app, settings, admin_token
-):
+def store_without_vectors(settings, titles: dict[str, str]) -> None:
+    """Rows a load stored before it died, without writing their vectors."""
     migrate(settings.database_url)
     engine, sessions = sessions_of(settings)
-    try:  # an earlier load stored these rows, then died before writing their vectors
+    try:
         with db.session_scope(sessions) as session:
-            catalog.upsert_products(
-                session=session,
-                items=[
-                    ProductData(sku="OLD-1", title="Rain boots", currency="USD"),
-                    ProductData(sku="OLD-2", title="Wool scarf", currency="USD"),
-                ],
-            )
+            items = [ProductData(sku=s, title=t, currency="USD") for s, t in titles.items()]
+            catalog.upsert_products(session=session, items=items)
     finally:
         engine.dispose()
-    admin = AdminActions(start_app(settings), admin_token)
-    overview = admin.client.get("/api/admin/index", headers=admin.headers).get_json()
-    assert overview["catalog"] == {"products": 2, "indexed": 0, "pending": 2}
-    assert admin.client.get("/api/search?q=scarf&mode=text").get_json()["results"] == []
 
-    rows = demo_rows(1)
-    admin.upload_and_wait(csv_bytes(rows), images=zip_bytes(demo_images([rows[0]["image"]])))
 
-    overview = admin.client.get("/api/admin/index", headers=admin.headers).get_json()
-    assert overview["catalog"] == {"products": 3, "indexed": 3, "pending": 0}
-    assert overview["collection"]["points"] == 3
+def indexed_all(client) -> dict | None:
+    health = client.get("/health").get_json()
+    return health if health["indexed"] == health["products"] else None
+
+
+def test_products_a_crashed_load_left_unindexed_are_reported_then_indexed_at_the_next_start(
+    start_app, settings, admin_token
+):
+    store_without_vectors(settings, {"OLD-1": "Rain boots", "OLD-2": "Wool scarf"})
+    # Server mode, no worker yet: search answers, and health says what it cannot find.
+    app = start_app(settings, jobs=QueuedJobs())
+    health = app.test_client().get("/health")
+    assert health.status_code == 200
+    body = health.get_json()
+    assert (body["status"], body["products"], body["indexed"], body["pending"]) == (
+        "degraded",
+        2,
+        0,
+        2,
+    )
+    assert "2 of 2 products have no current vectors" in body["problems"][0]
+    stop_app(app)
+
+    admin = AdminActions(start_app(settings), admin_token)  # embedded: it repairs at start
+    health = wait_for(lambda: indexed_all(admin.client))
+    assert (health["status"], health["points"], health["problems"]) == ("ok", 2, [])
     found = admin.client.get("/api/search?q=scarf&mode=text&limit=1").get_json()["results"]
     assert found[0]["sku"] == "OLD-2"
+
+
+def test_job_failed_after_interruptions_leaves_no_product_unsearchable(
+    start_app, settings, admin_token
+):
+    app = start_app(settings, jobs=QueuedJobs())
+    rows = demo_rows(3)
+    job_id = AdminActions(app, admin_token).upload(csv_bytes(rows)).get_json()["job_id"]
+    stop_app(app)
+    engine, sessions = sessions_of(settings)
+    try:  # each runner stored a batch and died before its vectors; the third time it fails
+        for _ in range(job_queue.MAX_ATTEMPTS):
+            with db.session_scope(sessions) as session:
+                job = job_queue.claim_job(session=session, job_id=job_id)
+                if job.attempts < job_queue.MAX_ATTEMPTS:
+                    job_queue.recover_job(session=session, job=job, files_present=True)
+    finally:
+        engine.dispose()
+    store_without_vectors(settings, {row["sku"]: row["title"] for row in rows[:2]})
+
+    admin = AdminActions(start_app(settings), admin_token)
+    job = admin.wait(job_id)
+    assert job["state"] == "failed" and "interrupted 3 times" in job["message"]
+    wait_for(lambda: indexed_all(admin.client))
+    for row in rows[:2]:
+        found = admin.client.get(
+            "/api/search", query_string={"q": row["title"], "mode": "text", "limit": 1}
+        ).get_json()["results"]
+        assert found[0]["sku"] == row["sku"]
+
+    def noted() -> str | None:  # the repair's note on the job's report
+        message = admin.job(job_id)["message"]
+        return message if "afterwards the server indexed" in message else None
+
+    assert "(2 left without vectors in all), so search finds them" in wait_for(noted)
+    assert admin.client.get("/health").get_json()["status"] == "ok"
