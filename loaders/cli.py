@@ -69,7 +69,7 @@ def _fail(exc: VitrineError) -> None:
     sys.exit(EXIT_FAILED)
 
 
-def _total_setter(bar: tqdm) -> Callable[[int], None]:
+def _total_setter(bar: tqdm[object]) -> Callable[[int], None]:
     """A callback that gives ``bar`` its total once a command knows it."""
 
     def started(total: int) -> None:
