@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,7 +70,7 @@ def _fail(exc: VitrineError) -> None:
     sys.exit(EXIT_FAILED)
 
 
-def _total_setter(bar: tqdm[object]) -> Callable[[int], None]:
+def _total_setter(bar: tqdm[Any]) -> Callable[[int], None]:
     """A callback that gives ``bar`` its total once a command knows it."""
 
     def started(total: int) -> None:
