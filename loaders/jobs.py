@@ -193,10 +193,6 @@ def run_job(
     except JobInterrupted:
         log.info("job %s interrupted; it resumes when jobs run again", job_id)
         return None
-    except UnicodeDecodeError as exc:  # the upload's first 64 KiB were checked, not the rest
-        reason = f"the catalog is not UTF-8 text (byte {exc.start} of a line: {exc.reason})"
-        _finish(context, job_id, summary, failed=reason)
-        return summary
     except VitrineError as exc:
         _finish(context, job_id, summary, failed=exc.message)
         return summary

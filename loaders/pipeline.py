@@ -129,7 +129,7 @@ def validate_rows(
             summary.received += 1
         if isinstance(item, RowFormatError):
             if not replay:
-                summary.fail(item.line, None, item.reason)
+                summary.fail(item.line, item.sku, item.reason)
             continue
         line, raw = item
         try:

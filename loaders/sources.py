@@ -1,10 +1,17 @@
-"""Catalog sources: CSV and JSONL files as (line number, raw row) pairs."""
+"""Catalog sources: CSV and JSONL files as (line number, raw row) pairs.
+
+Every row of a file is yielded, as a row or as a ``RowFormatError`` with its line: a byte
+that is not UTF-8, a control character or a stray quote is that row's error, and the rows
+after it are read as usual.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +19,29 @@ from backend.errors import InvalidRequest
 
 RawRow = dict[str, Any]
 
+# A description may be long (csv's default limit is 128 KiB, past which it stops reading);
+# uploads are bounded by their own size limit long before this.
+FIELD_MAX = 64 * 2**20
+csv.field_size_limit(FIELD_MAX)
+# Surrogates (bytes that are not UTF-8, as ``errors="surrogateescape"`` reads them, or a
+# JSON ``\udXXX`` escape) and control characters other than tab and line breaks: a row holding
+# either is reported, not stored.
+_NOT_UNICODE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
 
 class RowFormatError(Exception):
-    """A line that is not a row at all (bad JSON); carries its line number."""
+    """A line that is not a row at all (bad JSON, bad CSV quoting, bytes that are not UTF-8);
+    carries its line number. ``fatal``: the rest of the file could not be read after it."""
 
-    def __init__(self, line: int, reason: str) -> None:
+    def __init__(
+        self, line: int, reason: str, *, sku: str | None = None, fatal: bool = False
+    ) -> None:
         super().__init__(reason)
         self.line = line
         self.reason = reason
+        self.sku = sku
+        self.fatal = fatal
 
 
 def read_catalog(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:
@@ -35,25 +57,101 @@ def read_catalog(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames:
-            raise InvalidRequest(f"{path.name}: the CSV has no header line")
-        line = reader.line_num + 1
+    # strict: a stray quote is that row's error, not a field that swallows the rows after it.
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        reader = csv.reader(handle, strict=True)
         try:
-            for row in reader:
-                extra = row.pop(None, None)
-                if extra:
-                    yield RowFormatError(line, f"{len(extra)} more values than header columns")
-                else:
-                    yield line, {k.strip(): v for k, v in row.items() if k is not None}
-                line = reader.line_num + 1
-        except csv.Error as exc:  # the reader cannot go on (a field over csv's size limit)
-            yield RowFormatError(line, f"{exc}; the rows after it were not read")
+            columns = [name.strip() for name in next(reader, [])]
+        except csv.Error as exc:
+            raise InvalidRequest(f"{path.name}: the header line is not valid CSV ({exc})") from None
+        if not any(columns):
+            raise InvalidRequest(f"{path.name}: the CSV has no header line")
+        if (problem := text_problem(dict(zip(columns, columns, strict=True)))) is not None:
+            raise InvalidRequest(f"{path.name}: the header line {problem}")
+        while True:
+            line = reader.line_num + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                error = _csv_error(line, reader.line_num, str(exc))
+                yield error
+                if error.fatal:
+                    return
+                continue
+            if not values:  # a blank line
+                continue
+            if len(values) > len(columns):
+                more = len(values) - len(columns)
+                yield RowFormatError(line, f"{more} more values than header columns")
+                continue
+            row: RawRow = dict(zip(columns, values, strict=False))
+            row.update((name, None) for name in columns[len(values) :])
+            if (problem := text_problem(row)) is not None:
+                yield RowFormatError(line, problem, sku=_clean_sku(row))
+                continue
+            yield line, row
+
+
+def _csv_error(line: int, last: int, message: str) -> RowFormatError:
+    """The row starting on ``line`` (the reader stopped on ``last``) as a reported error."""
+    if "unexpected end of data" in message:
+        return RowFormatError(
+            line,
+            f"a quoted field opened on line {line} is never closed: lines {line}-{last} were "
+            "read as one row and not stored; close the quote and load them again",
+            fatal=True,
+        )
+    if "field larger than field limit" in message:
+        return RowFormatError(
+            line,
+            f"a field is larger than {FIELD_MAX // 2**20} MiB: this row and the rows after it "
+            f"(from line {line} to the end) were not read",
+            fatal=True,
+        )
+    return RowFormatError(line, f"not valid CSV ({message})")
+
+
+def text_problem(row: RawRow) -> str | None:
+    """Why a row's text cannot be stored (bytes that are not UTF-8, control characters), or
+    None; the first offending column is named."""
+    for column, value in row.items():
+        for text in _strings(value):
+            if bad := _NOT_UNICODE.search(text):
+                code = ord(bad.group())
+                if 0xDC80 <= code <= 0xDCFF:  # where surrogateescape keeps a byte
+                    return f"column {column!r} is not UTF-8 text (byte 0x{code - 0xDC00:02X})"
+                return f"column {column!r} holds a lone surrogate (U+{code:04X}), not text"
+            if bad := _CONTROL.search(text):
+                name = unicodedata.name(bad.group(), f"U+{ord(bad.group()):04X}")
+                return f"column {column!r} holds a control character ({name})"
+    return None
+
+
+def _clean_sku(row: RawRow) -> str | None:
+    """The row's sku for its error report, unless the sku itself is what is wrong."""
+    sku = row.get("sku")
+    if not isinstance(sku, str) or text_problem({"sku": sku}) is not None:
+        return None
+    return sku.strip() or None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a raw value (JSONL values may be lists or objects)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:
-    with path.open(encoding="utf-8-sig") as handle:
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:
         for line, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
@@ -64,5 +162,8 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:
                 continue
             if not isinstance(row, dict):
                 yield RowFormatError(line, "a JSONL row must be a JSON object")
+                continue
+            if (problem := text_problem(row)) is not None:
+                yield RowFormatError(line, problem, sku=_clean_sku(row))
                 continue
             yield line, row

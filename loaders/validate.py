@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from backend.catalog.schema import ProductData
+from backend.catalog.schema import FORMULA_STARTS, ProductData
 from backend.errors import InvalidCatalogRow
 from loaders.currencies import ISO_4217
 
@@ -123,6 +123,13 @@ def _titles(row: dict[str, Any]) -> dict[str, str]:
     return titles
 
 
+def _source_id(row: dict[str, Any]) -> str | None:
+    source_id = _text(row, "source_id") or None
+    if source_id is not None and len(source_id) > NAME_MAX:
+        raise ValueError(f"source_id is longer than {NAME_MAX} characters")
+    return source_id
+
+
 def parse_row(line: int, row: dict[str, Any], *, default_currency: str) -> ParsedRow:
     """Validate one raw row; raise InvalidCatalogRow with its line and the reason."""
     sku = None
@@ -132,6 +139,11 @@ def parse_row(line: int, row: dict[str, Any], *, default_currency: str) -> Parse
             raise ValueError("sku is required")
         if len(sku) > SKU_MAX or any(unicodedata.category(c)[0] in "CZ" and c != " " for c in sku):
             raise ValueError(f"sku must be at most {SKU_MAX} printable characters")
+        if sku.startswith(FORMULA_STARTS):
+            raise ValueError(
+                f"sku must not start with {sku[0]!r}: a spreadsheet opening an export would "
+                "run it as a formula"
+            )
         title = _text(row, "title")
         if not title:
             raise ValueError("title is required")
@@ -163,7 +175,7 @@ def parse_row(line: int, row: dict[str, Any], *, default_currency: str) -> Parse
             stock=stock,
             keywords=_split(row.get("keywords")),
             attributes=_attributes(row),
-            source_id=_text(row, "source_id") or None,
+            source_id=_source_id(row),
             images=[],
         )
         return ParsedRow(line=line, product=product, image_refs=_split(row.get("image")))

@@ -18,6 +18,7 @@ from backend.catalog import service as catalog
 from backend.catalog import tokens
 from backend.catalog.db import get_session
 from backend.catalog.models import LoadJob
+from backend.catalog.schema import FORMULA_STARTS
 from backend.encoders.ext import get_encoders, get_fusion, get_multilingual
 from backend.errors import (
     IndexUnavailable,
@@ -34,9 +35,6 @@ from backend.jobs import get_runner
 from backend.uploads import remove_upload, store_upload
 
 bp = Blueprint("admin", __name__, url_prefix="/api/admin")
-
-# Spreadsheets run cells starting with these as formulas (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @bp.before_request
@@ -132,7 +130,7 @@ def upload_status(job_id: str) -> dict[str, Any]:
 def csv_cell(value: object) -> str:
     """A cell a spreadsheet shows as text: formulas are defused with a leading quote."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 @bp.get("/uploads/<job_id>/errors.csv")

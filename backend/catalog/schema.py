@@ -14,6 +14,10 @@ from typing import Any, TypedDict
 
 from backend.errors import InvalidCatalogRow
 
+# Spreadsheets run cells starting with these as formulas (CSV injection): a sku may not start
+# with one, and every CSV the app writes defuses them.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 
 @dataclass(frozen=True)
 class ImageData:

@@ -161,10 +161,31 @@ def test_a_catalog_that_cannot_be_read_fails_the_job_with_the_reason(admin, sett
     assert uploads_left(settings) == []
 
 
-def test_a_catalog_turning_binary_after_the_checked_start_fails_the_job(admin):
-    catalog = b"sku,title,description\nA-1,Cafe," + b"a" * 70_000 + b"\nA-2,Caf\xe9,x\n"
+def test_bytes_that_are_not_utf8_after_the_checked_start_fail_only_their_row(admin):
+    # The upload's first 64 KiB are checked; a bad byte or a NUL further on is that row's error.
+    catalog = (
+        b"sku,title,description\nA-1,Cafe,"
+        + b"a" * 70_000
+        + b"\nA-2,Caf\xe9,x\nA-3,Tea,with\x00nul\nA-4,Mug,ok\n"
+    )
     job = admin.upload_and_wait(catalog)
-    assert job["state"] == "failed" and "not UTF-8 text" in job["message"]
+    assert job["state"] == "succeeded", job
+    assert job["counts"] == {
+        "received": 4,
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "failed": 2,
+    }
+    assert job["errors"] == [
+        {"line": 3, "sku": "A-2", "reason": "column 'title' is not UTF-8 text (byte 0xE9)"},
+        {
+            "line": 4,
+            "sku": "A-3",
+            "reason": "column 'description' holds a control character (U+0000)",
+        },
+    ]
+    assert admin.client.get("/api/products/A-4").status_code == 200
 
 
 def test_unknown_job_is_404(admin):
