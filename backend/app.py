@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import jobs as jobs_ext
-from backend.api import admin, errors, products, recommend, search, system
+from backend.api import admin, errors, guards, products, recommend, search, system
 from backend.catalog import db
 from backend.catalog import service as catalog_service
 from backend.encoders import ext as encoders_ext
@@ -75,6 +75,7 @@ def create_app(
     for blueprint in (products.bp, search.bp, system.bp, recommend.bp, admin.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
+    guards.register_guards(app)
 
     context = JobContext(
         settings=settings,

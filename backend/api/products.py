@@ -11,6 +11,9 @@ from backend.api.serialize import product_json
 from backend.catalog import service as catalog
 from backend.catalog.db import get_session
 from backend.search.params import (
+    PAGE_PARAMS,
+    RESULT_PARAMS,
+    check_known,
     parse_diversity,
     parse_facets,
     parse_filters,
@@ -25,6 +28,7 @@ bp = Blueprint("products", __name__, url_prefix="/api/products")
 @bp.get("")
 def list_products() -> dict[str, Any]:
     """Catalog listing, filtered by category/brand, ordered by sku."""
+    check_known(request.args, PAGE_PARAMS | {"category", "brand"})
     limit, offset = parse_page(request.args, default_limit=20)
     categories = request.args.getlist("category")
     brands = request.args.getlist("brand")
@@ -51,6 +55,7 @@ def get_product(sku: str) -> dict[str, Any]:
 def similar(sku: str) -> dict[str, Any]:
     """Products like this one (never itself), with the same filters as search."""
     catalog.get_product(session=get_session(), sku=sku)  # 404 for an unknown sku
+    check_known(request.args, RESULT_PARAMS | {"using"})
     filters = parse_filters(request.args)
     limit, offset = parse_page(request.args)
     using = request.args.get("using") or None

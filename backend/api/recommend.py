@@ -13,13 +13,20 @@ from backend.catalog import service as catalog
 from backend.catalog.db import get_session
 from backend.errors import InvalidRequest, ProductNotFound
 from backend.index.port import Filters, point_id
-from backend.search.params import parse_diversity, parse_facets, parse_filters, parse_page
+from backend.search.params import (
+    FILTER_PARAMS,
+    PAGE_PARAMS,
+    check_known,
+    parse_diversity,
+    parse_facets,
+    parse_filters,
+    parse_page,
+)
 from backend.search.recommend import check_examples, recommend, vectors_for
 
 bp = Blueprint("recommend", __name__, url_prefix="/api/recommend")
 
-FIELDS = {"positive", "negative", "filters", "limit", "offset", "diversity", "facets"}
-FILTER_FIELDS = {"category", "brand", "price_min", "price_max", "in_stock"}
+FIELDS = {"positive", "negative", "filters", "diversity", "facets"} | PAGE_PARAMS
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ class RecommendRequest:
 def recommend_products() -> dict[str, Any]:
     """``POST /api/recommend`` with JSON ``{"positive": [sku], "negative": [sku], "filters":
     {...}, "limit", "offset", "diversity", "facets"}``."""
-    wanted = parse_body(request.get_json(silent=True))
+    wanted = parse_body(_json_body())
     examples = (*wanted.positive, *wanted.negative)
     found = catalog.get_products(session=get_session(), skus=list(examples))
     for sku in examples:
@@ -77,14 +84,14 @@ def parse_body(body: object) -> RecommendRequest:
     """The recommend body, checked (InvalidRequest naming the field that is wrong)."""
     if not isinstance(body, dict):
         raise InvalidRequest('send a JSON object: {"positive": [sku, ...], ...}')
-    _no_unknown(body, FIELDS, "field")
+    check_known(body, FIELDS, what="field")
     positive = _skus(body, "positive")
     negative = _skus(body, "negative")
     check_examples(positive, negative)
     raw_filters = body.get("filters") or {}
     if not isinstance(raw_filters, dict):
         raise InvalidRequest("filters must be a JSON object")
-    _no_unknown(raw_filters, FILTER_FIELDS, "filter")
+    check_known(raw_filters, FILTER_PARAMS, what="filter")
     options = JsonArgs(body)
     limit, offset = parse_page(options)
     return RecommendRequest(
@@ -132,7 +139,9 @@ def _skus(body: Mapping[str, Any], field: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.strip() for s in value))
 
 
-def _no_unknown(data: Mapping[str, Any], known: set[str], what: str) -> None:
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise InvalidRequest(f"unknown {what} {', '.join(unknown)}; use {', '.join(sorted(known))}")
+def _json_body() -> object:
+    """The request's JSON, or None when it is not JSON (parse_body words the error)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:  # the decoder's depth limit: "[[[[...]]]]"
+        raise InvalidRequest("the JSON body is nested too deeply") from None

@@ -10,6 +10,8 @@ from backend.api.results import run_search, search_service
 from backend.errors import InvalidImage, InvalidRequest
 from backend.media import decode_image
 from backend.search.params import (
+    RESULT_PARAMS,
+    check_known,
     parse_diversity,
     parse_facets,
     parse_filters,
@@ -22,11 +24,14 @@ from backend.search.service import DEFAULT_IMAGE_MODE
 bp = Blueprint("search", __name__, url_prefix="/api/search")
 
 MAX_QUERY_CHARS = 512
+TEXT_PARAMS = RESULT_PARAMS | {"q", "mode"}
+IMAGE_FIELDS = RESULT_PARAMS | {"mode"}  # form fields beside the uploaded ``image``
 
 
 @bp.get("")
 def search_text() -> dict[str, Any]:
     """``GET /api/search?q=...``: products for the shopper's words, filtered in the engine."""
+    check_known(request.args, TEXT_PARAMS)
     q = (request.args.get("q") or "").strip()
     if not q:
         raise InvalidRequest("q is required: the words to search for")
@@ -55,6 +60,8 @@ def search_text() -> dict[str, Any]:
 @bp.post("/image")
 def search_image() -> dict[str, Any]:
     """``POST /api/search/image``: multipart ``image`` (+ filters as form fields)."""
+    check_known(request.form, IMAGE_FIELDS, what="form field")
+    check_known(request.files, {"image"}, what="file field")
     upload = request.files.get("image")
     if upload is None or not upload.filename and not upload.content_length:
         raise InvalidImage("upload a picture in the multipart field 'image'")

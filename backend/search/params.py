@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from typing import Protocol, TypeVar
 
 from backend.errors import InvalidRequest
@@ -18,6 +18,14 @@ _FALSE = {"0", "false", "no", "off"}
 
 T = TypeVar("T")
 
+# The parameters each route reads; anything else is refused, so that a misspelt or
+# unsupported filter (``color=red``) is not silently ignored.
+FILTER_PARAMS = frozenset({"category", "brand", "price_min", "price_max", "in_stock"})
+PAGE_PARAMS = frozenset({"limit", "offset"})
+RESULT_PARAMS = (
+    frozenset({"fusion", "weights", "diversity", "facets"}) | FILTER_PARAMS | PAGE_PARAMS
+)
+
 
 class Args(Protocol):
     """What we read from query strings and form fields (werkzeug's MultiDict fits)."""
@@ -25,6 +33,13 @@ class Args(Protocol):
     def get(self, key: str, /) -> str | None: ...
 
     def getlist(self, key: str) -> list[str]: ...
+
+
+def check_known(names: Iterable[str], known: Collection[str], *, what: str = "parameter") -> None:
+    """InvalidRequest naming the ``names`` not in ``known``, and what is accepted."""
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise InvalidRequest(f"unknown {what} {', '.join(unknown)}; use {', '.join(sorted(known))}")
 
 
 def _one(args: Args, name: str, convert: Callable[[str], T]) -> T | None:
