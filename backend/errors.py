@@ -12,6 +12,7 @@
     │   ├── ProductNotFound           unknown sku
     │   └── JobNotFound               unknown upload job id
     ├── InvalidCatalogRow             a catalog row that cannot be loaded; 422
+    ├── DiskFull                      less free disk than VITRINE_MIN_FREE_BYTES; 507
     ├── ConfigurationError            settings that cannot work (unknown encoder,
     │   │                             checkpoint for other encoders); 500
     │   └── IndexConfigMismatch       collection built by other encoders or dimensions
@@ -74,6 +75,14 @@ class PayloadTooLarge(VitrineError):
 
     status = 413
     code = "payload_too_large"
+
+
+class DiskFull(VitrineError):
+    """Too little free disk to write safely: Qdrant Edge writes through memory maps, and a
+    full disk under them kills the process (SIGBUS) instead of failing one write."""
+
+    status = 507
+    code = "insufficient_storage"
 
 
 class UnsupportedMediaType(VitrineError):

@@ -69,6 +69,9 @@ class Settings:
     url_timeout_s: float = 10.0  # whole download of one image URL
     url_max_redirects: int = 3
     url_allow_networks: str = ""  # comma-separated CIDRs fetched even if not public
+    # Loads, jobs and uploads stop with a clear error below this much free disk where the
+    # catalog, media or index live (0: never check); see backend.storage.
+    min_free_bytes: int = 256 * 1024 * 1024
     job_runner: str = "auto"  # auto | thread | worker
     job_stale_s: int = 900  # a running job silent this long is taken over by `vitrine worker`
     reconcile_interval_s: int = 3600  # `vitrine worker` reconciles catalog and index (0: never)

@@ -148,6 +148,22 @@ def store_upload(
     return StoredUpload(folder=folder, catalog=catalog_path, images=images_path)
 
 
+def sweep_orphan_uploads(uploads_dir: Path, *, keep: set[str], older_than: float) -> list[str]:
+    """Remove upload folders no job will read: a server killed while it received or saved an
+    upload leaves one without a job. ``keep``: the active jobs' ids; folders modified at or
+    after ``older_than`` (a time stamp) may belong to a request in flight and stay. The
+    names removed."""
+    if not uploads_dir.is_dir():
+        return []
+    removed = []
+    for folder in uploads_dir.iterdir():
+        if folder.name in keep or not folder.is_dir() or folder.stat().st_mtime >= older_than:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder.name)
+    return removed
+
+
 def remove_upload(folder: Path) -> None:
     """Delete an upload's folder once its job has ended."""
     shutil.rmtree(folder, ignore_errors=True)

@@ -31,7 +31,8 @@ from backend.catalog.models import LoadJob, utcnow
 from backend.catalog.schema import RowError as JobRowError
 from backend.errors import IndexUnavailable, VitrineError
 from backend.jobs import JobContext
-from backend.uploads import remove_upload
+from backend.storage import check_free_space
+from backend.uploads import remove_upload, sweep_orphan_uploads
 from loaders.images import open_images
 from loaders.pipeline import (
     Encoders,
@@ -172,6 +173,7 @@ def run_job(
             for batch in batched(with_images, batch_size):
                 if stop is not None and stop.is_set():
                     raise JobInterrupted
+                check_free_space(settings, what="the job")
                 with session_scope(context.sessions) as session:
                     # Write first: on SQLite the transaction then holds the write lock
                     # before it reads, so a request committing meanwhile cannot make the
@@ -263,6 +265,7 @@ class ThreadJobs:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._context: JobContext | None = None
+        self._started = 0.0  # when start() ran: older upload folders are a dead server's
         self._repairing = threading.Event()
         self._failed: list[str] = []  # failed jobs whose stored products wait for a repair
 
@@ -275,6 +278,7 @@ class ThreadJobs:
         """Start the thread: once this process holds the index, it resumes what a previous
         process left running, queues what waits, then runs jobs as they come."""
         self._context = context
+        self._started = time.time()
         self._thread = threading.Thread(target=self._run, name="vitrine-jobs", daemon=True)
         self._thread.start()
 
@@ -307,6 +311,11 @@ class ThreadJobs:
             with session_scope(self._context.sessions) as session:
                 for job_id in job_queue.queued_job_ids(session=session):
                     self._queue.put(job_id)
+                active = job_queue.active_job_ids(session=session)
+            uploads = self._context.settings.uploads_dir
+            assert uploads is not None
+            for name in sweep_orphan_uploads(uploads, keep=active, older_than=self._started):
+                log.warning("removed upload %s: a server stopped before it became a job", name)
         except Exception:
             log.exception("upload jobs left by a previous run could not be recovered")
         self._queue.put(_REPAIR)

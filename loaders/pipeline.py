@@ -30,6 +30,7 @@ from backend.indexing import build_points, collection_spec
 from backend.media import decode_image, store_image
 from backend.search.definitions import Dictionary
 from backend.settings import Settings
+from backend.storage import check_free_space
 from loaders.fetch import UrlPolicy
 from loaders.images import ImageSource, open_images, read_image_ref
 from loaders.sources import RowFormatError, read_catalog
@@ -226,6 +227,7 @@ def index_products(
     """Encode and upsert these products' points, then mark them indexed; how many."""
     if not skus:
         return 0
+    check_free_space(settings, what="indexing")
     products = list(catalog.get_products(session=session, skus=skus).values())
     assert settings.media_dir is not None
     index.upsert(encoders.points(products, media_dir=settings.media_dir))
@@ -253,6 +255,7 @@ def load_catalog(
         with_images = attach_images(valid, source, summary, settings=settings)
         seen = 0
         for batch in batched(with_images, batch_size):
+            check_free_space(settings, what="the load")
             with session_scope(sessions) as session:
                 pending = store_batch(session, batch, summary)
             with session_scope(sessions) as session:

@@ -32,6 +32,7 @@ from backend.errors import (
 from backend.index.ext import get_index
 from backend.index.port import point_id
 from backend.jobs import get_runner
+from backend.storage import check_free_space
 from backend.uploads import remove_upload, store_upload
 
 bp = Blueprint("admin", __name__, url_prefix="/api/admin")
@@ -72,6 +73,7 @@ def upload() -> tuple[dict[str, Any], int, dict[str, str]]:
     images = request.files.get("images")
     if images is not None and not images.filename:
         images = None
+    check_free_space(settings, what="the upload")
     job_id = str(uuid.uuid4())
     stored = store_upload(job_id, catalog_file, images, settings=settings)
     session = get_session()

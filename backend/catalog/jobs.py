@@ -56,10 +56,18 @@ def queued_job_ids(*, session: Session) -> list[str]:
     return list(session.scalars(stmt))
 
 
+_ACTIVE = ("queued", "running")
+
+
 def count_active_jobs(*, session: Session) -> int:
     """Jobs queued or running: while there are any, pending products are expected."""
-    stmt = sa.select(sa.func.count()).where(LoadJob.state.in_(("queued", "running")))
+    stmt = sa.select(sa.func.count()).where(LoadJob.state.in_(_ACTIVE))
     return session.execute(stmt).scalar_one()
+
+
+def active_job_ids(*, session: Session) -> set[str]:
+    """Ids of the jobs queued or running (whose uploaded files must be kept)."""
+    return set(session.scalars(sa.select(LoadJob.id).where(LoadJob.state.in_(_ACTIVE))))
 
 
 def note_repair(*, session: Session, job_ids: list[str], repaired: int) -> None:
