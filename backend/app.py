@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import jobs as jobs_ext
-from backend.api import admin, errors, guards, products, recommend, search, system
+from backend.api import admin, errors, guards, openapi, products, recommend, search, system
 from backend.catalog import db
 from backend.catalog import service as catalog_service
 from backend.encoders import ext as encoders_ext
@@ -72,7 +72,7 @@ def create_app(
     )
     search_ext.init_app(app)
 
-    for blueprint in (products.bp, search.bp, system.bp, recommend.bp, admin.bp):
+    for blueprint in (products.bp, search.bp, system.bp, recommend.bp, admin.bp, openapi.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     guards.register_guards(app)

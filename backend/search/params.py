@@ -37,7 +37,7 @@ class Args(Protocol):
 
 def check_known(names: Iterable[str], known: Collection[str], *, what: str = "parameter") -> None:
     """InvalidRequest naming the ``names`` not in ``known``, and what is accepted."""
-    unknown = sorted(set(names) - set(known))
+    unknown = sorted(repr(n) if not isinstance(n, str) else n for n in set(names) - set(known))
     if unknown:
         raise InvalidRequest(f"unknown {what} {', '.join(unknown)}; use {', '.join(sorted(known))}")
 
