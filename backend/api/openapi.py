@@ -74,6 +74,16 @@ def _form(*names: str) -> dict[str, Schema]:
     return {n: _PARAMETERS[n]["schema"] for n in sorted(names)}
 
 
+def _multipart(
+    files: list[str], fields: dict[str, Schema], *, optional_files: list[str] | None = None
+) -> Schema:
+    """A multipart body: the required ``files``, any ``optional_files`` and form ``fields``."""
+    binary = {"type": "string", "format": "binary"}
+    properties = {name: binary for name in [*files, *(optional_files or [])]}
+    schema = {"type": "object", "required": files, "properties": {**properties, **fields}}
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+
+
 _RESULTS = ("fusion", "weights", "diversity", "facets", *FILTER_PARAMS, *PAGE_PARAMS)
 _SKU_PATH = {"name": "sku", "in": "path", "required": True, "schema": {"type": "string"}}
 _JOB_PATH = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -260,21 +270,7 @@ _PATHS: dict[str, Schema] = {
     "/api/search/image": {
         "post": {
             "summary": "Search by a picture",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["image"],
-                            "properties": {
-                                "image": {"type": "string", "format": "binary"},
-                                **_form("mode", *_RESULTS),
-                            },
-                        }
-                    }
-                },
-            },
+            "requestBody": _multipart(["image"], _form("mode", *_RESULTS)),
             "responses": {
                 **_search_responses(),
                 "413": _error("The picture is over the size or pixel limit"),
@@ -328,21 +324,7 @@ _PATHS: dict[str, Schema] = {
         "post": {
             "summary": "Upload a catalog (CSV or JSONL) and its pictures (zip) to load",
             "security": _ADMIN,
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["catalog"],
-                            "properties": {
-                                "catalog": {"type": "string", "format": "binary"},
-                                "images": {"type": "string", "format": "binary"},
-                            },
-                        }
-                    }
-                },
-            },
+            "requestBody": _multipart(["catalog"], {}, optional_files=["images"]),
             "responses": _admin_responses(
                 {"202": _json("The job that loads it", {"type": "object"})},
                 ("400", "No catalog, or a zip entry that escapes its folder"),

@@ -485,7 +485,9 @@ class EdgeIndex:
             if "WouldBlock" in str(exc):
                 raise IndexUnavailable(compat.folder_in_use_message(folder)) from exc
             if not folder.exists():
-                raise IndexMissing(f"the vector index folder {folder} is gone") from exc
+                raise IndexMissing(
+                    f"the vector index folder {folder} is gone: {REPAIR_HINT}"
+                ) from exc
             raise IndexCorrupt(
                 f"cannot open the vector index at {folder}: {exc}; {REPAIR_HINT}"
             ) from exc
