@@ -11,7 +11,7 @@ else
 TORCH := torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: install run serve demo lint typecheck test bench clean
+.PHONY: install browser run serve demo lint typecheck test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,22 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(MAKE) --no-print-directory browser
 	touch $(STAMP)
+
+# The browser tests drive Debian's Chromium (Playwright's own download cannot reach its
+# server here), with a CJK font so Chinese titles render. Installed where apt-get can run;
+# elsewhere the browser tests skip and say why.
+BROWSER_DEBS := chromium fonts-wqy-microhei
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q $(BROWSER_DEBS) >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $(BROWSER_DEBS) >/dev/null 2>&1; } || \
+	    echo "could not install Chromium with apt-get: the browser tests will skip"; \
+	  else \
+	    echo "no Chromium and no root apt-get: the browser tests will skip (sudo apt-get install $(BROWSER_DEBS))"; \
+	  fi; }
 
 install: $(STAMP)
 

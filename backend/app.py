@@ -20,6 +20,7 @@ from backend.indexing import collection_spec
 from backend.jobs import JobContext, JobRunner, QueuedJobs
 from backend.search import ext as search_ext
 from backend.settings import Settings
+from backend.web import bp as web_bp
 
 log = logging.getLogger(__name__)
 # Multipart overhead allowed on top of the image size limit before Flask answers 413.
@@ -48,7 +49,7 @@ def create_app(
     import the loaders); without it, uploads wait in the database for ``vitrine worker``.
     """
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the pages serve their own (backend/web)
     app.config.update(
         VITRINE_SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.max_image_bytes + _FORM_OVERHEAD,
@@ -72,7 +73,15 @@ def create_app(
     )
     search_ext.init_app(app)
 
-    for blueprint in (products.bp, search.bp, system.bp, recommend.bp, admin.bp, openapi.bp):
+    for blueprint in (
+        products.bp,
+        search.bp,
+        system.bp,
+        recommend.bp,
+        admin.bp,
+        openapi.bp,
+        web_bp,
+    ):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     guards.register_guards(app)

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 
 import pytest
 
-from backend.serving import make_app_server
+from tests.live import live_server
 
 
 @pytest.fixture(scope="module")
 def server(demo_app):
     """The embedded HTTP server over the demo shop (raw bytes reach it as sent)."""
-    served = make_app_server(demo_app, "127.0.0.1", 0)
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    served.shutdown()
-    served.server_close()
+    with live_server(demo_app) as served:
+        yield served
 
 
 def send(server, request: bytes) -> tuple[int, dict[str, str], bytes]:
