@@ -119,6 +119,13 @@ class JobNotFound(NotFound):
         self.job_id = job_id
 
 
+class Conflict(VitrineError):
+    """The request is valid but the resource's state does not allow it now."""
+
+    status = 409
+    code = "conflict"
+
+
 class InvalidCatalogRow(VitrineError):
     """A catalog row fails validation; carries its line number."""
 

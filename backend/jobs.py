@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
 from backend.encoders.multilingual import MultilingualEncoder
+from backend.errors import Conflict
 from backend.index.port import VectorIndex
 from backend.search.definitions import Dictionary
 from backend.settings import Settings
@@ -55,6 +56,10 @@ class JobRunner(Protocol):
     def repairing(self) -> bool:
         """Whether it is indexing products a failed or interrupted load left without vectors."""
 
+    def reconcile(self, *, dry_run: bool) -> dict[str, Any]:
+        """Compare the catalog with the index and, unless ``dry_run``, repair what differs;
+        Conflict while a job runs or where another process does it."""
+
 
 class QueuedJobs:
     """The runner of a server-mode app: jobs wait in the database for ``vitrine worker``."""
@@ -72,6 +77,13 @@ class QueuedJobs:
     def repairing(self) -> bool:
         """Never: ``vitrine worker`` reconciles in its own process."""
         return False
+
+    def reconcile(self, *, dry_run: bool) -> dict[str, Any]:
+        """Not here: with a Qdrant server, ``vitrine worker`` does it."""
+        raise Conflict(
+            "this server does not run jobs: `vitrine worker` reconciles every "
+            "VITRINE_RECONCILE_INTERVAL_S seconds, and `vitrine reconcile [--dry-run]` at once"
+        )
 
 
 def init_app(app: Flask, runner: JobRunner, context: JobContext) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from backend.catalog import service as catalog
 from backend.catalog.db import session_scope
 from backend.catalog.models import LoadJob, utcnow
 from backend.catalog.schema import RowError as JobRowError
-from backend.errors import IndexUnavailable, VitrineError
+from backend.errors import Conflict, IndexUnavailable, VitrineError
 from backend.jobs import JobContext
 from backend.storage import check_free_space
 from backend.uploads import remove_upload, sweep_orphan_uploads
@@ -46,7 +46,7 @@ from loaders.pipeline import (
     store_batch,
     validate_rows,
 )
-from loaders.reconcile import ReconcileReport, reconcile
+from loaders.reconcile import ReconcileReport, reconcile, report_json
 from loaders.sources import read_catalog
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,24 @@ INDEX_RETRY_S = 5.0
 
 class JobInterrupted(Exception):
     """The runner was asked to stop mid-job; the job stays running, to be resumed."""
+
+
+class JobCancelled(Exception):
+    """An admin cancelled the job; it stops before its next batch."""
+
+
+def _cancelled(session: Session, job_id: str) -> bool:
+    state = session.scalar(sa.select(LoadJob.state).where(LoadJob.id == job_id))
+    return state == "cancelled"
+
+
+def _count_rows(path: Path) -> int | None:
+    """Rows of an uploaded catalog (for the job's progress); None if it cannot be read
+    (the load then reports why, row by row)."""
+    try:
+        return sum(1 for _ in read_catalog(path))
+    except (VitrineError, OSError, ValueError):
+        return None
 
 
 def _summary_of(job: LoadJob) -> LoadSummary:
@@ -155,11 +173,16 @@ def run_job(
         catalog_file = job.catalog_file
         images_path = Path(job.images_file) if job.images_file else None
         skip = job.checkpoint
+        total = job.total
         summary = _summary_of(job)
     if catalog_file is None:  # a job row made by something else than an upload
         _finish(context, job_id, summary, failed="the job has no uploaded catalog to load")
         return summary
     catalog_path = Path(catalog_file)
+    if total is None:
+        total = _count_rows(catalog_path)
+        with session_scope(context.sessions) as session:
+            catalog.get_job(session=session, job_id=job_id).total = total
     encoders = _encoders(context)
     try:
         index = context.index()
@@ -179,6 +202,8 @@ def run_job(
                     # before it reads, so a request committing meanwhile cannot make the
                     # batch fail with "database is locked" (a stale read snapshot).
                     _heartbeat(session, job_id)
+                    if _cancelled(session, job_id):
+                        raise JobCancelled
                     pending = store_batch(session, batch, summary)
                     _checkpoint(session, job_id, summary)
                 with session_scope(context.sessions) as session:
@@ -195,6 +220,11 @@ def run_job(
     except JobInterrupted:
         log.info("job %s interrupted; it resumes when jobs run again", job_id)
         return None
+    except JobCancelled:
+        log.info("job %s cancelled after %d rows", job_id, summary.received)
+        with session_scope(context.sessions) as session:
+            job_queue.note_cancelled(session=session, job_id=job_id)
+        return summary
     except VitrineError as exc:
         _finish(context, job_id, summary, failed=exc.message)
         return summary
@@ -208,11 +238,6 @@ def run_job(
         log.warning("job %s: could not count the products the fusion head knows: %s", job_id, exc)
     _finish(context, job_id, summary)
     return summary
-
-
-def _files_present(job: LoadJob) -> bool:
-    files = [job.catalog_file, job.images_file]
-    return job.catalog_file is not None and all(Path(f).is_file() for f in files if f)
 
 
 @dataclass(frozen=True)
@@ -234,7 +259,7 @@ def recover_abandoned(context: JobContext, *, silent_for: timedelta | None = Non
     with session_scope(context.sessions) as session:
         for job in job_queue.abandoned_jobs(session=session, silent_since=silent_since):
             outcome = job_queue.recover_job(
-                session=session, job=job, files_present=_files_present(job)
+                session=session, job=job, files_present=job_queue.files_present(job)
             )
             log.warning("job %s was interrupted: %s", job.id, job.message)
             if outcome == "requeued":
@@ -267,6 +292,7 @@ class ThreadJobs:
         self._context: JobContext | None = None
         self._started = 0.0  # when start() ran: older upload folders are a dead server's
         self._repairing = threading.Event()
+        self._busy = threading.Lock()  # held while a job, a repair or a reconcile runs
         self._failed: list[str] = []  # failed jobs whose stored products wait for a repair
 
     @property
@@ -311,10 +337,10 @@ class ThreadJobs:
             with session_scope(self._context.sessions) as session:
                 for job_id in job_queue.queued_job_ids(session=session):
                     self._queue.put(job_id)
-                active = job_queue.active_job_ids(session=session)
+                keep = job_queue.job_ids_keeping_files(session=session)
             uploads = self._context.settings.uploads_dir
             assert uploads is not None
-            for name in sweep_orphan_uploads(uploads, keep=active, older_than=self._started):
+            for name in sweep_orphan_uploads(uploads, keep=keep, older_than=self._started):
                 log.warning("removed upload %s: a server stopped before it became a job", name)
         except Exception:
             log.exception("upload jobs left by a previous run could not be recovered")
@@ -329,13 +355,17 @@ class ThreadJobs:
                 break
             try:
                 if job_id == _REPAIR:
-                    self._repair()
+                    with self._busy:
+                        self._repair()
                     continue
-                with session_scope(self._context.sessions) as session:
-                    claimed = job_queue.claim_job(session=session, job_id=job_id)
-                if claimed is None:
-                    continue
-                run_job(job_id, context=self._context, stop=self._stop, batch_size=self.batch_size)
+                with self._busy:
+                    with session_scope(self._context.sessions) as session:
+                        claimed = job_queue.claim_job(session=session, job_id=job_id)
+                    if claimed is None:
+                        continue
+                    run_job(
+                        job_id, context=self._context, stop=self._stop, batch_size=self.batch_size
+                    )
                 with session_scope(self._context.sessions) as session:
                     if catalog.get_job(session=session, job_id=job_id).state == "failed":
                         self._failed.append(job_id)
@@ -376,6 +406,27 @@ class ThreadJobs:
                 job_queue.note_repair(session=session, job_ids=self._failed, repaired=repaired)
             self._failed.clear()
         log.info("indexed %d products left pending", repaired)
+
+    def reconcile(self, *, dry_run: bool) -> dict[str, Any]:
+        """Reconcile on the caller's thread, unless a job or a repair is running (Conflict):
+        both write the same products."""
+        if self._context is None:
+            raise Conflict("upload jobs have not started yet")
+        if not self._busy.acquire(blocking=False):
+            raise Conflict("an upload job is running: reconcile when it has finished")
+        try:
+            report = reconcile(
+                sessions=self._context.sessions,
+                index=self._context.index(),
+                encoders=_encoders(self._context),
+                settings=self._context.settings,
+                dry_run=dry_run,
+            )
+            if not dry_run and (report.missing or report.stale):
+                self._context.index().optimize()
+        finally:
+            self._busy.release()
+        return report_json(report)
 
     def _raise_if_stopped(self) -> None:
         if self._stop.is_set():

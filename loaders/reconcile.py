@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,6 +78,21 @@ class ReconcileReport:
             f"missing, {len(self.stale)} stale, {len(self.orphans)} orphans, "
             f"{len(self.unmarked)} unmarked"
         )
+
+
+def report_json(report: ReconcileReport) -> dict[str, Any]:
+    """The report as the admin API answers it."""
+    return {
+        "dry_run": report.dry_run,
+        "clean": report.clean,
+        "products": report.products,
+        "points": report.points,
+        "missing": report.missing,
+        "stale": report.stale,
+        "orphans": report.orphans,
+        "unmarked": report.unmarked,
+        "summary": report.line(),
+    }
 
 
 def reconcile(

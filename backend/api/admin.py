@@ -7,17 +7,19 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import datetime
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, g, request, url_for
 from numpy.typing import NDArray
 
+from backend.api.guards import json_body
 from backend.catalog import jobs as job_queue
 from backend.catalog import service as catalog
 from backend.catalog import tokens
 from backend.catalog.db import get_session
-from backend.catalog.models import LoadJob
+from backend.catalog.models import AdminToken, LoadJob
 from backend.catalog.schema import FORMULA_STARTS
 from backend.encoders.ext import get_encoders, get_fusion, get_multilingual
 from backend.errors import (
@@ -32,6 +34,7 @@ from backend.errors import (
 from backend.index.ext import get_index
 from backend.index.port import point_id
 from backend.jobs import get_runner
+from backend.search.params import FILTER_PARAMS, check_known, parse_filters, parse_page
 from backend.storage import check_free_space
 from backend.uploads import remove_upload, store_upload
 
@@ -44,11 +47,18 @@ def require_admin() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     session = get_session()
-    tokens.authenticate(
+    found = tokens.authenticate(
         session=session, token=token.strip() if scheme.lower() == "bearer" else None
     )
+    g.admin_token = found.name
     session.commit()  # last_used_at
     request.max_content_length = current_app.config["VITRINE_SETTINGS"].max_upload_bytes
+
+
+@bp.get("/session")
+def whoami() -> dict[str, Any]:
+    """The token a request signs in with (the admin console checks a token with it)."""
+    return {"token": g.admin_token}
 
 
 # Uploads ---------------------------------------------------------------------------------
@@ -99,6 +109,8 @@ def _job_json(job: LoadJob) -> dict[str, Any]:
         "job_id": job.id,
         "source": job.source,
         "state": job.state,
+        # Rows handled of the file's rows (total: counted when the job starts).
+        "progress": {"rows": job.received, "total": job.total},
         "counts": {
             "received": job.received,
             "created": job.created,
@@ -113,6 +125,7 @@ def _job_json(job: LoadJob) -> dict[str, Any]:
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "errors_csv": url_for("admin.upload_errors_csv", job_id=job.id),
+        "url": url_for("admin.upload_status", job_id=job.id),
     }
 
 
@@ -127,6 +140,101 @@ def _get_job(job_id: str) -> LoadJob:
 def upload_status(job_id: str) -> dict[str, Any]:
     """State, counts and the rejected rows (line, sku, reason) of an upload job."""
     return _job_json(_get_job(job_id))
+
+
+JOBS_PARAMS = frozenset({"limit"})
+
+
+@bp.get("/uploads")
+def upload_list() -> dict[str, Any]:
+    """The newest upload jobs first (``limit``, default 20), without their rejected rows."""
+    check_known(request.args, JOBS_PARAMS)
+    limit, _ = parse_page(request.args, default_limit=20)
+    jobs = job_queue.recent_jobs(session=get_session(), limit=limit)
+    return {"jobs": [{**_job_json(job), "errors": []} for job in jobs]}
+
+
+@bp.post("/uploads/<job_id>/cancel")
+def upload_cancel(job_id: str) -> dict[str, Any]:
+    """Cancel a queued or running job (409 otherwise); a running one stops before its next
+    batch, keeping the rows it stored. It can be resumed."""
+    session = get_session()
+    job = job_queue.cancel_job(session=session, job=_get_job(job_id))
+    session.commit()
+    return _job_json(job)
+
+
+@bp.post("/uploads/<job_id>/resume")
+def upload_resume(job_id: str) -> tuple[dict[str, Any], int]:
+    """Queue a cancelled job again: it goes on after the rows it had handled (409 if it was
+    not cancelled or its files are gone)."""
+    session = get_session()
+    job = job_queue.resume_job(session=session, job=_get_job(job_id))
+    session.commit()
+    get_runner().submit(job.id)
+    return _job_json(job), 202
+
+
+# Reconcile -------------------------------------------------------------------------------
+
+RECONCILE_PARAMS = frozenset({"dry_run"})
+
+
+@bp.post("/reconcile")
+def reconcile() -> dict[str, Any]:
+    """Compare the catalog with the index (``dry_run=true``, the default) or repair what
+    differs (``dry_run=false``): products missing or stale in the index, orphan points."""
+    check_known(request.args, RECONCILE_PARAMS)
+    raw = request.args.get("dry_run", "true").strip().lower()
+    if raw not in ("true", "false"):
+        raise InvalidRequest(f"dry_run must be true or false, not {raw!r}")
+    return get_runner().reconcile(dry_run=raw == "true")
+
+
+# Tokens ----------------------------------------------------------------------------------
+
+
+def _token_json(token: AdminToken) -> dict[str, Any]:
+    def when(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    return {
+        "name": token.name,
+        "created_at": when(token.created_at),
+        "last_used_at": when(token.last_used_at),
+        "revoked_at": when(token.revoked_at),
+        "active": not token.revoked,
+        "current": token.name == g.admin_token,
+    }
+
+
+@bp.get("/tokens")
+def token_list() -> dict[str, Any]:
+    """Every admin token (never its secret), revoked ones too."""
+    return {"tokens": [_token_json(t) for t in tokens.list_tokens(session=get_session())]}
+
+
+@bp.post("/tokens")
+def token_create() -> tuple[dict[str, Any], int]:
+    """JSON ``{"name": ...}``: a new token; its secret is in this answer and nowhere else."""
+    body = json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        raise InvalidRequest('send JSON {"name": "<a name for the token>"}')
+    if set(body) - {"name"}:
+        raise InvalidRequest(f"unknown fields {sorted(set(body) - {'name'})}; send only name")
+    session = get_session()
+    secret = tokens.create_token(session=session, name=body["name"])
+    session.commit()
+    return {"name": body["name"].strip(), "token": secret}, 201
+
+
+@bp.delete("/tokens/<name>")
+def token_revoke(name: str) -> dict[str, Any]:
+    """Revoke a token: it answers 403 from now on (the console's own token included)."""
+    session = get_session()
+    token = tokens.revoke_token(session=session, name=name)
+    session.commit()
+    return _token_json(token)
 
 
 def csv_cell(value: object) -> str:
@@ -190,18 +298,23 @@ def index_overview() -> dict[str, Any]:
     details = index.details()
     collection: dict[str, Any] | None = None
     if info is not None:
+        holding = index.count_vectors([*info.spec.dense, *info.spec.sparse])
         collection = {
+            "version": info.version,
             "vectors": {
                 name: {
                     "size": size,
                     "encoder": info.spec.encoders.get(name),
                     "distance": details.distance if details else None,
+                    "points": holding[name],
                     # Several rows a point, scored by the best (MaxSim).
                     **({"multi": True} if name in info.spec.multi else {}),
                 }
                 for name, size in sorted(info.spec.dense.items())
             },
-            "sparse_vectors": sorted(info.spec.sparse),
+            "sparse_vectors": {
+                name: {"points": holding[name]} for name in sorted(info.spec.sparse)
+            },
             "points": info.points,
         }
     return {
@@ -216,6 +329,11 @@ def index_overview() -> dict[str, Any]:
             "segments": details.segments,
             "indexed_vectors": details.indexed_vectors,
             "payload_indexes": dict(details.payload_indexes),
+            "versions": list(details.versions),
+            "aliases": dict(details.aliases),
+            "dashboard": _dashboard_url(settings.qdrant_url)
+            if details.engine == "qdrant-server"
+            else None,
         },
         "encoders": {
             "text": text.name,
@@ -224,6 +342,38 @@ def index_overview() -> dict[str, Any]:
             "multilingual": multilingual.name if multilingual is not None else None,
         },
         "catalog": {"products": products, "indexed": indexed, "pending": products - indexed},
+    }
+
+
+def _dashboard_url(url: str | None) -> str | None:
+    """Where a Qdrant server serves its own web dashboard."""
+    return None if not url else url.rstrip("/") + "/dashboard"
+
+
+POINTS_PARAMS = FILTER_PARAMS | {"limit", "after"}
+
+
+@bp.get("/index/points")
+def index_points() -> dict[str, Any]:
+    """Points in id order, a page at a time (``after``: the ``next`` of the page before),
+    narrowed by the shopper filters, with their payload; ``count``: all that match."""
+    check_known(request.args, POINTS_PARAMS)
+    filters = parse_filters(request.args)
+    limit, _ = parse_page(request.args, default_limit=20)
+    after = (request.args.get("after") or "").strip() or None
+    if after is not None:
+        try:
+            after = str(uuid.UUID(after))
+        except ValueError:
+            raise InvalidRequest(
+                f"after must be a point id from a page's next, not {after!r}"
+            ) from None
+    index = get_index()
+    points, following = index.page(filters=filters, limit=limit, after=after)
+    return {
+        "points": [{"id": p.id, "payload": dict(p.payload)} for p in points],
+        "next": following,
+        "count": index.count(filters),
     }
 
 
@@ -261,13 +411,20 @@ def index_point(sku: str) -> dict[str, Any]:
     }
 
 
+PREVIEW = 6  # values of a vector shown by the point inspection
+
+
 def _vector_view(vector: NDArray[np.float32]) -> dict[str, Any]:
-    """A stored vector's size and norm; a multi vector's row size, rows and each row's norm."""
+    """A stored vector's size, norm and first values (``head``); a multi vector's row size,
+    rows, each row's norm and its first row's first values."""
+    first = vector[0] if vector.ndim == 2 else vector
+    head = [round(float(x), 4) for x in first[:PREVIEW]]
     if vector.ndim == 2:
         norms = np.linalg.norm(vector, axis=1)
         return {
             "size": int(vector.shape[1]),
             "rows": int(vector.shape[0]),
             "norms": [round(float(n), 3) for n in norms],
+            "head": head,
         }
-    return {"size": int(vector.size), "norm": round(float(np.linalg.norm(vector)), 6)}
+    return {"size": int(vector.size), "norm": round(float(np.linalg.norm(vector)), 6), "head": head}

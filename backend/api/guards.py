@@ -37,3 +37,11 @@ def check_request_text() -> None:
 def register_guards(app: Flask) -> None:
     """Run the checks before every request of ``app``."""
     app.before_request(check_request_text)
+
+
+def json_body() -> object:
+    """The request's JSON, or None when it is not JSON (the route words the error)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:  # the decoder's depth limit: "[[[[...]]]]"
+        raise InvalidRequest("the JSON body is nested too deeply") from None

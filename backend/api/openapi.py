@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint
 
 from backend.api.search import MAX_QUERY_CHARS
+from backend.catalog.models import JOB_STATES
 from backend.index.port import FUSIONS
 from backend.search.params import FILTER_PARAMS, MAX_LIMIT, MAX_OFFSET, MODES, PAGE_PARAMS
 from backend.search.signals import SIGNALS
@@ -87,6 +88,7 @@ def _multipart(
 _RESULTS = ("fusion", "weights", "diversity", "facets", *FILTER_PARAMS, *PAGE_PARAMS)
 _SKU_PATH = {"name": "sku", "in": "path", "required": True, "schema": {"type": "string"}}
 _JOB_PATH = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_TOKEN_PATH = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 _ADMIN: list[dict[str, list[str]]] = [{"token": []}]
 
 _SCHEMAS: dict[str, Schema] = {
@@ -166,7 +168,7 @@ _SCHEMAS: dict[str, Schema] = {
         "required": ["job_id", "state", "counts", "errors"],
         "properties": {
             "job_id": {"type": "string"},
-            "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+            "state": {"type": "string", "enum": list(JOB_STATES)},
             "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
             "errors": {"type": "array", "items": {"type": "object"}},
             "message": {"type": "string", "nullable": True},
@@ -320,7 +322,23 @@ _PATHS: dict[str, Schema] = {
             },
         }
     },
+    "/api/admin/session": {
+        "get": {
+            "summary": "The admin token a request signs in with",
+            "security": _ADMIN,
+            "responses": _admin_responses({"200": _json("Its name", {"type": "object"})}),
+        }
+    },
     "/api/admin/uploads": {
+        "get": {
+            "summary": "The newest upload jobs first, without their rejected rows",
+            "security": _ADMIN,
+            "parameters": _query("limit"),
+            "responses": _admin_responses(
+                {"200": _json("The jobs", {"type": "object"})},
+                ("400", "A limit out of range, or an unknown parameter"),
+            ),
+        },
         "post": {
             "summary": "Upload a catalog (CSV or JSONL) and its pictures (zip) to load",
             "security": _ADMIN,
@@ -332,7 +350,7 @@ _PATHS: dict[str, Schema] = {
                 ("415", "Not multipart, or a catalog that is not UTF-8 CSV/JSONL"),
                 ("507", "Too little free disk"),
             ),
-        }
+        },
     },
     "/api/admin/uploads/{job_id}": {
         "get": {
@@ -341,6 +359,82 @@ _PATHS: dict[str, Schema] = {
             "parameters": [_JOB_PATH],
             "responses": _admin_responses(
                 {"200": _json("The job", _ref("Job"))}, ("404", "No such job")
+            ),
+        }
+    },
+    "/api/admin/uploads/{job_id}/cancel": {
+        "post": {
+            "summary": "Cancel a queued or running job (it stops before its next batch)",
+            "security": _ADMIN,
+            "parameters": [_JOB_PATH],
+            "responses": _admin_responses(
+                {"200": _json("The job", _ref("Job"))},
+                ("404", "No such job"),
+                ("409", "The job has ended already"),
+            ),
+        }
+    },
+    "/api/admin/uploads/{job_id}/resume": {
+        "post": {
+            "summary": "Queue a cancelled job again, after the rows it had handled",
+            "security": _ADMIN,
+            "parameters": [_JOB_PATH],
+            "responses": _admin_responses(
+                {"202": _json("The job", _ref("Job"))},
+                ("404", "No such job"),
+                ("409", "The job was not cancelled, or its files are gone"),
+            ),
+        }
+    },
+    "/api/admin/reconcile": {
+        "post": {
+            "summary": "Compare the catalog with the index (dry run) or repair what differs",
+            "security": _ADMIN,
+            "parameters": [{"name": "dry_run", "in": "query", "schema": {"type": "boolean"}}],
+            "responses": _admin_responses(
+                {"200": _json("What differs (and was repaired)", {"type": "object"})},
+                ("400", "dry_run is not true or false, or an unknown parameter"),
+                ("409", "A job is running, or this server does not run jobs"),
+                ("503", "The index cannot answer"),
+            ),
+        }
+    },
+    "/api/admin/tokens": {
+        "get": {
+            "summary": "Admin tokens (never their secrets)",
+            "security": _ADMIN,
+            "responses": _admin_responses({"200": _json("The tokens", {"type": "object"})}),
+        },
+        "post": {
+            "summary": "Create a token; its secret is in the answer only",
+            "security": _ADMIN,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {"name": {"type": "string", "minLength": 1}},
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": _admin_responses(
+                {"201": _json("The new token and its secret", {"type": "object"})},
+                ("400", "No name, a name in use, or not JSON"),
+            ),
+        },
+    },
+    "/api/admin/tokens/{name}": {
+        "delete": {
+            "summary": "Revoke a token (it answers 403 from then on)",
+            "security": _ADMIN,
+            "parameters": [_TOKEN_PATH],
+            "responses": _admin_responses(
+                {"200": _json("The revoked token", {"type": "object"})},
+                ("404", "No token with that name"),
             ),
         }
     },
@@ -372,6 +466,21 @@ _PATHS: dict[str, Schema] = {
             "security": _ADMIN,
             "responses": _admin_responses(
                 {"200": _json("The collection", {"type": "object"})},
+                ("503", "The index cannot answer"),
+            ),
+        }
+    },
+    "/api/admin/index/points": {
+        "get": {
+            "summary": "Points in id order, a page at a time, narrowed by the filters",
+            "security": _ADMIN,
+            "parameters": [
+                *_query("limit", *FILTER_PARAMS),
+                {"name": "after", "in": "query", "schema": {"type": "string", "format": "uuid"}},
+            ],
+            "responses": _admin_responses(
+                {"200": _json("A page of points and the next one's start", {"type": "object"})},
+                ("400", "A filter or after that is not valid"),
                 ("503", "The index cannot answer"),
             ),
         }

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 
+from backend.api.guards import json_body
 from backend.api.results import search_facets, search_response, search_service
 from backend.catalog import service as catalog
 from backend.catalog.db import get_session
@@ -46,7 +47,7 @@ class RecommendRequest:
 def recommend_products() -> dict[str, Any]:
     """``POST /api/recommend`` with JSON ``{"positive": [sku], "negative": [sku], "filters":
     {...}, "limit", "offset", "diversity", "facets"}``."""
-    wanted = parse_body(_json_body())
+    wanted = parse_body(json_body())
     examples = (*wanted.positive, *wanted.negative)
     found = catalog.get_products(session=get_session(), skus=list(examples))
     for sku in examples:
@@ -137,11 +138,3 @@ def _skus(body: Mapping[str, Any], field: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(s, str) and s.strip() for s in value):
         raise InvalidRequest(f"{field} must be a list of skus (strings)")
     return tuple(dict.fromkeys(s.strip() for s in value))
-
-
-def _json_body() -> object:
-    """The request's JSON, or None when it is not JSON (parse_body words the error)."""
-    try:
-        return request.get_json(silent=True)
-    except RecursionError:  # the decoder's depth limit: "[[[[...]]]]"
-        raise InvalidRequest("the JSON body is nested too deeply") from None

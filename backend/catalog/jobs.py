@@ -7,12 +7,14 @@ batch, and recovered after a crash (resumed, or reported failed with what was do
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.catalog.models import LoadJob, utcnow
+from backend.errors import Conflict
 
 # A job interrupted this many times is reported failed instead of being started again.
 MAX_ATTEMPTS = 3
@@ -65,9 +67,11 @@ def count_active_jobs(*, session: Session) -> int:
     return session.execute(stmt).scalar_one()
 
 
-def active_job_ids(*, session: Session) -> set[str]:
-    """Ids of the jobs queued or running (whose uploaded files must be kept)."""
-    return set(session.scalars(sa.select(LoadJob.id).where(LoadJob.state.in_(_ACTIVE))))
+def job_ids_keeping_files(*, session: Session) -> set[str]:
+    """Jobs whose uploaded files must stay: those that run or wait, and cancelled ones
+    (they can be resumed)."""
+    states = (*_ACTIVE, "cancelled")
+    return set(session.scalars(sa.select(LoadJob.id).where(LoadJob.state.in_(states))))
 
 
 def note_repair(*, session: Session, job_ids: list[str], repaired: int) -> None:
@@ -158,3 +162,62 @@ def create_upload_job(
     session.add(job)
     session.flush()
     return job
+
+
+def recent_jobs(*, session: Session, limit: int = 50) -> list[LoadJob]:
+    """The newest jobs first."""
+    stmt = sa.select(LoadJob).order_by(LoadJob.created_at.desc(), LoadJob.id).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def cancel_job(*, session: Session, job: LoadJob) -> LoadJob:
+    """Cancel a queued or running job. A running one stops before its next batch: the rows
+    stored so far stay (and are indexed); its files are kept so that it can be resumed."""
+    message = _cancelled_message(job)
+    result = session.execute(
+        sa.update(LoadJob)
+        .where(LoadJob.id == job.id, LoadJob.state.in_(_ACTIVE))
+        .values(state="cancelled", finished_at=utcnow(), message=message)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(job)
+    if getattr(result, "rowcount", 0) != 1:
+        raise Conflict(
+            f"job {job.id} is {job.state}: only a queued or running job can be cancelled"
+        )
+    return job
+
+
+def files_present(job: LoadJob) -> bool:
+    """Whether the job's uploaded files are still there to be read."""
+    files = [job.catalog_file, job.images_file]
+    return job.catalog_file is not None and all(Path(f).is_file() for f in files if f)
+
+
+def resume_job(*, session: Session, job: LoadJob) -> LoadJob:
+    """Queue a cancelled job again; it goes on after the rows it had handled."""
+    if job.state != "cancelled":
+        raise Conflict(f"job {job.id} is {job.state}: only a cancelled job can be resumed")
+    if not files_present(job):
+        raise Conflict(f"job {job.id} cannot be resumed: its uploaded files are gone")
+    job.state = "queued"
+    job.finished_at = None
+    job.attempts = 0  # a cancel is not a crash
+    job.message = f"resumed by an admin after {job.checkpoint} rows"
+    session.flush()
+    return job
+
+
+def note_cancelled(*, session: Session, job_id: str) -> None:
+    """The runner saw the cancel: say how far the job got (a batch being stored when the
+    cancel came is in)."""
+    job = session.get(LoadJob, job_id, populate_existing=True)
+    if job is None or job.state != "cancelled":
+        return
+    job.message = _cancelled_message(job)
+    session.flush()
+
+
+def _cancelled_message(job: LoadJob) -> str:
+    of = f" of {job.total}" if job.total is not None else ""
+    return f"cancelled by an admin after {job.checkpoint}{of} rows; resume to go on"

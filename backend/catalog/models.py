@@ -24,7 +24,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-JOB_STATES = ("queued", "running", "succeeded", "failed")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 # JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -160,6 +160,8 @@ class LoadJob(Base):
     # Rows of the file fully handled (stored and counted, or reported): a resumed job
     # starts after them. Saved in the transaction that stores their batch.
     checkpoint: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Rows in the uploaded file, counted when the job starts (for its progress).
+    total: Mapped[int | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     heartbeat_at: Mapped[datetime | None] = mapped_column()
 

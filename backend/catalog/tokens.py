@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.catalog.models import AdminToken, utcnow
-from backend.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from backend.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 
 TOKEN_PREFIX = "vt_"
 NAME_MAX = 128
@@ -28,7 +28,7 @@ def create_token(*, session: Session, name: str) -> str:
     if not name or len(name) > NAME_MAX:
         raise InvalidRequest(f"a token name is 1 to {NAME_MAX} characters")
     if session.scalars(sa.select(AdminToken).where(AdminToken.name == name)).first():
-        raise InvalidRequest(f"a token named {name!r} exists already: pick another name")
+        raise Conflict(f"a token named {name!r} exists already: pick another name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(AdminToken(name=name, token_hash=hash_token(token)))
     session.flush()

@@ -223,6 +223,8 @@ class EdgeIndex:
             },
             segments=int(shard_info.segments_count),
             indexed_vectors=int(shard_info.indexed_vectors_count),
+            versions=tuple(edge_versions.versions(self.path)),
+            aliases={"current": current} if (current := self._version) else {},
         )
 
     # -- writes -----------------------------------------------------------------------------
@@ -314,6 +316,15 @@ class EdgeIndex:
             for pid in dict.fromkeys(ids)
             if pid in found
         ]
+
+    def count_vectors(self, names: Sequence[str]) -> dict[str, int]:
+        """Points holding each named vector."""
+        counts = {}
+        with self._engine("count vectors") as shard:
+            for name in names:
+                has = q.Filter(must=[q.HasVectorCondition(name)])
+                counts[name] = int(shard.count(q.CountRequest(exact=True, filter=has)))
+        return counts
 
     def count(self, filters: Filters = NO_FILTERS) -> int:
         """Exact number of points matching the filters."""
@@ -622,18 +633,35 @@ class EdgeIndex:
         self, *, payload: Sequence[str] = (), page_size: int = 1000
     ) -> Iterator[StoredPoint]:
         """Every point (id and the named payload fields), a page at a time."""
-        offset: Any = None
-        with_payload: list[str] | bool = list(payload) if payload else False
+        after: str | None = None
         while True:
-            request = q.ScrollRequest(
-                offset=offset, limit=page_size, with_payload=with_payload, with_vector=False
-            )
-            with self._engine("read points") as shard:
-                records, offset = shard.scroll(request)
-            for record in records:
-                yield StoredPoint(id=str(record.id), payload=dict(record.payload or {}))
-            if offset is None:
+            points, after = self.page(payload=payload, limit=page_size, after=after)
+            yield from points
+            if after is None:
                 return
+
+    def page(
+        self,
+        *,
+        filters: Filters = NO_FILTERS,
+        limit: int = 20,
+        after: str | None = None,
+        payload: Sequence[str] | None = None,
+    ) -> tuple[list[StoredPoint], str | None]:
+        """Up to ``limit`` points matching ``filters`` in id order from ``after``, and the id
+        the next page starts at (None after the last); ``payload``: fields (None: all)."""
+        with_payload: list[str] | bool = True if payload is None else list(payload) or False
+        request = q.ScrollRequest(
+            offset=after,
+            limit=limit,
+            with_payload=with_payload,
+            with_vector=False,
+            filter=edge_filter(filters),
+        )
+        with self._engine("read points") as shard:
+            records, offset = shard.scroll(request)
+        points = [StoredPoint(id=str(r.id), payload=dict(r.payload or {})) for r in records]
+        return points, None if offset is None else str(offset)
 
     def new_version(self, spec: CollectionSpec) -> EdgeIndex:
         """A new version folder with an empty shard for ``spec``, pinned (see class doc)."""

@@ -242,6 +242,8 @@ class IndexDetails:
     payload_indexes: Mapping[str, str]  # payload field -> index type, e.g. {"brand": "keyword"}
     segments: int | None = None
     indexed_vectors: int | None = None  # vectors in HNSW-indexed segments (the rest: brute force)
+    versions: tuple[str, ...] = ()  # the collection's versions present (folders or collections)
+    aliases: Mapping[str, str] = field(default_factory=dict)  # alias -> the version it names
 
 
 class VectorIndex(Protocol):
@@ -298,6 +300,10 @@ class VectorIndex(Protocol):
 
     def count(self, filters: Filters = ...) -> int:
         """Exact number of points matching the filters."""
+
+    def count_vectors(self, names: Sequence[str]) -> dict[str, int]:
+        """How many points hold each named vector (a product without a picture has no image
+        vector, one the fusion head does not cover no fused vector)."""
 
     def facet(self, key: str, *, filters: Filters = ..., limit: int = 10) -> list[tuple[str, int]]:
         """Counts of the points matching ``filters`` per value of the keyword field ``key``:
@@ -363,6 +369,18 @@ class VectorIndex(Protocol):
         self, *, payload: Sequence[str] = (), page_size: int = 1000
     ) -> Iterator[StoredPoint]:
         """Every point (id and the named payload fields, no vectors), a page at a time."""
+
+    def page(
+        self,
+        *,
+        filters: Filters = ...,
+        limit: int = 20,
+        after: str | None = None,
+        payload: Sequence[str] | None = None,
+    ) -> tuple[list[StoredPoint], str | None]:
+        """Up to ``limit`` points matching ``filters`` in id order from the point id
+        ``after``, and where the next page starts (None after the last); ``payload`` names
+        the fields to read (None: all), never vectors."""
 
     def new_version(self, spec: CollectionSpec) -> VectorIndex:
         """An empty collection version for ``spec`` beside the serving one, open for writes.

@@ -180,7 +180,10 @@ class QdrantIndex:
             if not self.client.collection_exists(self.collection):
                 return None
             described = self.client.get_collection(self.collection)
+            names = [c.name for c in self.client.get_collections().collections]
+            target = self._alias_target() if self._versioned else None
         schema = described.payload_schema or {}
+        versions = sorted(n for n in names if self._version_number(n) is not None)
         return IndexDetails(
             engine="qdrant-local" if self.local else "qdrant-server",
             location=self._where,
@@ -191,6 +194,8 @@ class QdrantIndex:
             },
             segments=described.segments_count,
             indexed_vectors=described.indexed_vectors_count,
+            versions=tuple(versions or [self.collection]),
+            aliases={self.collection: target} if target else {},
         )
 
     # -- writes -----------------------------------------------------------------------------
@@ -294,6 +299,16 @@ class QdrantIndex:
             for pid in dict.fromkeys(ids)
             if pid in found
         ]
+
+    def count_vectors(self, names: Sequence[str]) -> dict[str, int]:
+        """Points holding each named vector."""
+        counts = {}
+        with self._engine("count vectors"):
+            for name in names:
+                has = models.Filter(must=[models.HasVectorCondition(has_vector=name)])
+                found = self.client.count(self.collection, count_filter=has, exact=True)
+                counts[name] = int(found.count)
+        return counts
 
     def count(self, filters: Filters = NO_FILTERS) -> int:
         """Exact number of points matching the filters."""
@@ -436,21 +451,35 @@ class QdrantIndex:
         self, *, payload: Sequence[str] = (), page_size: int = 1000
     ) -> Iterator[StoredPoint]:
         """Every point (id and the named payload fields), a page at a time."""
-        offset: Any = None
-        with_payload: list[str] | bool = list(payload) if payload else False
+        after: str | None = None
         while True:
-            with self._engine("read points"):
-                records, offset = self.client.scroll(
-                    self.collection,
-                    limit=page_size,
-                    offset=offset,
-                    with_payload=with_payload,
-                    with_vectors=False,
-                )
-            for record in records:
-                yield StoredPoint(id=str(record.id), payload=dict(record.payload or {}))
-            if offset is None:
+            points, after = self.page(payload=payload, limit=page_size, after=after)
+            yield from points
+            if after is None:
                 return
+
+    def page(
+        self,
+        *,
+        filters: Filters = NO_FILTERS,
+        limit: int = 20,
+        after: str | None = None,
+        payload: Sequence[str] | None = None,
+    ) -> tuple[list[StoredPoint], str | None]:
+        """Up to ``limit`` points matching ``filters`` in id order from ``after``, and the id
+        the next page starts at (None after the last); ``payload``: fields (None: all)."""
+        with_payload: list[str] | bool = True if payload is None else list(payload) or False
+        with self._engine("read points"):
+            records, offset = self.client.scroll(
+                self.collection,
+                limit=limit,
+                offset=after,
+                scroll_filter=qdrant_filter(filters),
+                with_payload=with_payload,
+                with_vectors=False,
+            )
+        points = [StoredPoint(id=str(r.id), payload=dict(r.payload or {})) for r in records]
+        return points, None if offset is None else str(offset)
 
     def new_version(self, spec: CollectionSpec) -> QdrantIndex:
         """A new collection ``<name>_v<n>`` for ``spec``; the alias keeps serving the old one."""

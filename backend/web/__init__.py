@@ -1,6 +1,8 @@
-"""The web pages: the shoppers' search page at ``/`` (admin console and index inspection
-follow). Flask renders each page's shell with Jinja; the page's script then uses the public
-JSON API, so the API stays the product and the pages show what any client would get."""
+"""The web pages: the shoppers' search page at ``/``, the admin console at ``/admin`` and
+index inspection at ``/admin/index``. Flask renders each page's shell with Jinja; the page's
+script then uses the public JSON API, so the API stays the product and the pages show what
+any client would get. The admin pages ask for an admin token once per browser tab session
+(kept in ``sessionStorage``, sent as a bearer header, never in a URL)."""
 
 from __future__ import annotations
 
@@ -24,3 +26,15 @@ assert PAGE_SIZE <= MAX_LIMIT
 def search_page() -> str:
     """The search page: words in any language, a photo, filters, facets, more like this."""
     return render_template("search.html", page_size=PAGE_SIZE)
+
+
+@bp.get("/admin")
+def admin_page() -> str:
+    """Uploads with their progress and per-row reports, cancel/resume, reconcile, tokens."""
+    return render_template("admin.html")
+
+
+@bp.get("/admin/index")
+def index_page() -> str:
+    """The vector collection: versions, vectors, payload indexes, points, consistency."""
+    return render_template("index.html")

@@ -31,14 +31,14 @@ def test_migrated_database_matches_the_models(db_url):
 def test_migrate_reports_and_reaches_the_newest_revision(db_url, tmp_path, monkeypatch):
     assert db.current_revision(db_url) is None
     assert not db.is_up_to_date(db_url)
-    with pytest.raises(ConfigurationError, match="not 0002_admin"):
+    with pytest.raises(ConfigurationError, match="not 0003_job_control"):
         db.require_up_to_date(db_url)
 
     monkeypatch.chdir(tmp_path)  # the migrations are found from any working directory
     db.migrate(db_url)
     db.migrate(db_url)  # a second run has nothing to do
 
-    assert db.current_revision(db_url) == db.head_revision() == "0002_admin"
+    assert db.current_revision(db_url) == db.head_revision() == "0003_job_control"
     assert db.is_up_to_date(db_url)
     db.require_up_to_date(db_url)
 
@@ -53,3 +53,24 @@ def test_downgrade_removes_the_tables(db_url):
         engine.dispose()
     db.migrate(db_url)
     assert schema_diff(db_url) == []
+
+
+def test_jobs_can_be_cancelled_after_the_upgrade_and_states_stay_checked(db_url):
+    db.migrate(db_url)
+    engine = db.make_engine(db_url)
+    insert = sa.text(
+        "INSERT INTO load_jobs (id, source, state, received, created, updated, unchanged,"
+        " failed, errors, created_at) VALUES (:id, 'a.csv', :state, 0, 0, 0, 0, 0, '[]',"
+        " CURRENT_TIMESTAMP)"
+    )
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert, {"id": "j1", "state": "cancelled"})
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            connection.execute(insert, {"id": "j2", "state": "paused"})
+        command.downgrade(db.alembic_config(db_url), "0002_admin")  # cancelled becomes failed
+        with engine.connect() as connection:
+            state = connection.scalar(sa.text("SELECT state FROM load_jobs WHERE id = 'j1'"))
+        assert state == "failed"
+    finally:
+        engine.dispose()
