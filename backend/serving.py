@@ -51,7 +51,28 @@ class _RequestHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # no access log line per search; errors are still logged by the app
 
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        """A client that went away mid-answer (a browser leaving a page while its pictures
+        load): werkzeug may not reach the answer's ``close()`` then, leaving a media file
+        open, so it is closed here."""
+        answer = (environ or {}).get(_ANSWER)
+        if answer is not None and hasattr(answer, "close"):
+            answer.close()
+
+
+_ANSWER = "vitrine.answer"  # the WSGI answer iterable, kept in its environ
+
+
+def _keeping_answer(app: Flask) -> Any:
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        environ[_ANSWER] = answer = app(environ, start_response)
+        return answer
+
+    return wsgi
+
 
 def make_app_server(app: Flask, host: str, port: int) -> BaseWSGIServer:
     """A threaded server for ``app`` bound to host:port (call ``serve_forever``)."""
-    return make_server(host, port, app, threaded=True, request_handler=_RequestHandler)
+    return make_server(
+        host, port, _keeping_answer(app), threaded=True, request_handler=_RequestHandler
+    )

@@ -73,6 +73,7 @@ def _admin(page: Page, token: str) -> None:
         page.get_by_label("Catalog (CSV or JSONL)").set_input_files(catalog)
         page.get_by_label("Images (zip, optional)").set_input_files(pictures)
         page.get_by_role("button", name="Upload", exact=True).click()
+        page.locator("#jobs tbody tr .state", has_text="succeeded").first.wait_for()
         page.locator("#job-errors tbody tr").first.wait_for()
     page.get_by_role("button", name="Check (dry run)").click()
     page.locator("#reconcile-result p").first.wait_for()

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.catalog import service as catalog
 from backend.catalog.db import session_scope
-from backend.index.port import VectorIndex, point_id
+from backend.index.port import VectorIndex, point_id, scroll
 from backend.settings import Settings
 from loaders.pipeline import Encoders, batched, opened
 
@@ -115,7 +115,7 @@ def reconcile(
     # (written twice, harmless), never like an orphan (deleted wrongly).
     stored: dict[str, tuple[object, object]] = {  # id -> (sku, content_hash) it holds
         p.id: (p.payload.get("sku"), p.payload.get("content_hash"))
-        for p in index.scroll(payload=("sku", "content_hash"), page_size=1000)
+        for p in scroll(index, payload=("sku", "content_hash"), page_size=1000)
     }
     with session_scope(sessions) as session:
         states = catalog.index_states(session=session)

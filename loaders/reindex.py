@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from backend.catalog import service as catalog
 from backend.catalog.db import session_scope
 from backend.errors import IndexUnavailable
+from backend.index.port import scroll
 from backend.settings import Settings
 from loaders.pipeline import Deployment, batched, opened
 from loaders.reconcile import reconcile, write_products
@@ -108,7 +109,7 @@ def rebuild(
             version.optimize()
             held = {
                 str(p.payload["sku"]): str(p.payload["content_hash"])
-                for p in version.scroll(payload=("sku", "content_hash"))
+                for p in scroll(version, payload=("sku", "content_hash"))
                 if "sku" in p.payload and "content_hash" in p.payload
             }
             name = version.info()

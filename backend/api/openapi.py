@@ -423,7 +423,8 @@ _PATHS: dict[str, Schema] = {
             },
             "responses": _admin_responses(
                 {"201": _json("The new token and its secret", {"type": "object"})},
-                ("400", "No name, a name in use, or not JSON"),
+                ("400", "No name, a name too long, or not JSON"),
+                ("409", "A token with that name exists already"),
             ),
         },
     },

@@ -629,17 +629,6 @@ class EdgeIndex:
         except OSError as exc:
             log.warning("could not remove old index versions under %s: %s", self.path, exc)
 
-    def scroll(
-        self, *, payload: Sequence[str] = (), page_size: int = 1000
-    ) -> Iterator[StoredPoint]:
-        """Every point (id and the named payload fields), a page at a time."""
-        after: str | None = None
-        while True:
-            points, after = self.page(payload=payload, limit=page_size, after=after)
-            yield from points
-            if after is None:
-                return
-
     def page(
         self,
         *,

@@ -365,11 +365,6 @@ class VectorIndex(Protocol):
     def close(self) -> None:
         """Flush and release the engine (and its folder lock)."""
 
-    def scroll(
-        self, *, payload: Sequence[str] = (), page_size: int = 1000
-    ) -> Iterator[StoredPoint]:
-        """Every point (id and the named payload fields, no vectors), a page at a time."""
-
     def page(
         self,
         *,
@@ -395,3 +390,16 @@ class VectorIndex(Protocol):
         True when the old version is gone; False when another process still holds it after
         ``release_timeout`` seconds (it is removed there once that process follows).
         """
+
+
+def scroll(
+    index: VectorIndex, *, payload: Sequence[str] = (), page_size: int = 1000
+) -> Iterator[StoredPoint]:
+    """Every point of ``index`` (id and the named payload fields, no vectors), a page at a
+    time."""
+    after: str | None = None
+    while True:
+        points, after = index.page(payload=payload, limit=page_size, after=after)
+        yield from points
+        if after is None:
+            return

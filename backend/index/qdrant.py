@@ -447,17 +447,6 @@ class QdrantIndex:
 
     # -- versions -----------------------------------------------------------------------------
 
-    def scroll(
-        self, *, payload: Sequence[str] = (), page_size: int = 1000
-    ) -> Iterator[StoredPoint]:
-        """Every point (id and the named payload fields), a page at a time."""
-        after: str | None = None
-        while True:
-            points, after = self.page(payload=payload, limit=page_size, after=after)
-            yield from points
-            if after is None:
-                return
-
     def page(
         self,
         *,

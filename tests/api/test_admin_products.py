@@ -57,21 +57,28 @@ def test_index_overview(loaded):
         "sku": "keyword",
     }
     vectors = body["collection"]["vectors"]
-    assert vectors["text"] == {"size": 384, "encoder": "minilm+wordnet-3.0", "distance": "cosine"}
+    assert vectors["text"] == {
+        "size": 384,
+        "encoder": "minilm+wordnet-3.0",
+        "distance": "cosine",
+        "points": 3,
+    }
     assert vectors["multilingual"] == {
         "size": 384,
         "encoder": "multilingual-e5-small-q4",
         "distance": "cosine",
+        "points": 3,
     }
     # The names vectors hold several rows a product, compared by the nearest.
     assert vectors["names"] == {
         "size": 384,
         "encoder": "multilingual-e5-small-q4",
         "distance": "cosine",
+        "points": 3,
         "multi": True,
     }
     assert vectors["image"]["encoder"] == body["encoders"]["image"]
-    assert body["collection"]["sparse_vectors"] == ["keywords"]
+    assert body["collection"]["sparse_vectors"] == {"keywords": {"points": 3}}
     assert body["collection"]["points"] == 3
     assert body["catalog"] == {"products": 3, "indexed": 3, "pending": 0}
 

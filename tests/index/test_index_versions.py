@@ -20,7 +20,7 @@ from qdrant_client import QdrantClient, models
 from backend.errors import IndexUnavailable
 from backend.index.edge import RECORD_FILE, EdgeIndex
 from backend.index.edge_versions import POINTER_FILE, read_pointer, versions
-from backend.index.port import CollectionSpec, DenseQuery, Point, point_id
+from backend.index.port import CollectionSpec, DenseQuery, Point, point_id, scroll
 from backend.index.qdrant import QdrantIndex
 from tests.index.conftest import (
     BY_SKU,
@@ -56,19 +56,19 @@ def top_sku(index, sku: str = "mug") -> str:
 
 
 def test_scroll_lists_every_point_once_across_pages(index):
-    listed = list(index.scroll(payload=("sku",), page_size=3))
+    listed = list(scroll(index, payload=("sku",), page_size=3))
     assert sorted(p.id for p in listed) == sorted(p.id for p in PRODUCTS)
     assert {p.payload["sku"] for p in listed} == set(BY_SKU)
     assert all(set(p.payload) == {"sku"} and p.vectors == {} for p in listed)
 
 
 def test_scroll_without_payload_gives_ids_only(index):
-    listed = list(index.scroll())
+    listed = list(scroll(index))
     assert len(listed) == len(PRODUCTS) and all(p.payload == {} for p in listed)
 
 
 def test_scroll_of_an_empty_collection_is_empty(empty_index):
-    assert list(empty_index.scroll(payload=("sku",))) == []
+    assert list(scroll(empty_index, payload=("sku",))) == []
 
 
 def test_both_adapters_scroll_the_same_points(tmp_path):
@@ -78,7 +78,7 @@ def test_both_adapters_scroll_the_same_points(tmp_path):
         try:
             index.ensure_collection(SPEC)
             index.upsert([to_point(p) for p in PRODUCTS])
-            answers.append({p.id: dict(p.payload) for p in index.scroll(payload=("sku", "price"))})
+            answers.append({p.id: dict(p.payload) for p in scroll(index, payload=("sku", "price"))})
         finally:
             index.close()
     assert answers[0] == answers[1]

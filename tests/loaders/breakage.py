@@ -12,7 +12,7 @@ from pathlib import Path
 from backend.catalog import db
 from backend.catalog import service as catalog
 from backend.index.factory import open_index
-from backend.index.port import Point, point_id
+from backend.index.port import Point, point_id, scroll
 from backend.settings import Settings
 from loaders.images import open_images
 from loaders.pipeline import LoadSummary, attach_images, store_batch, validate_rows
@@ -64,7 +64,7 @@ def index_skus(settings: Settings) -> dict[str, str | None]:
     try:
         return {
             str(p.payload["sku"]): p.payload.get("content_hash")
-            for p in index.scroll(payload=("sku", "content_hash"))
+            for p in scroll(index, payload=("sku", "content_hash"))
         }
     finally:
         index.close()

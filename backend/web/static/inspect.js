@@ -63,12 +63,8 @@
       ["Segments", engine.segments], ["Vectors in indexed segments", engine.indexed_vectors],
       ["Products in the catalog", cat.products], ["Indexed", cat.indexed],
       ["Pending indexing", cat.pending],
-      ["Points without a product", col ? Math.max(0, col.points - cat.indexed) : null],
+      ["Points beyond the indexed products", col ? Math.max(0, col.points - cat.indexed) : null],
     ]);
-    const bar = $("indexed-bar");
-    const vectors = Object.values(col?.vectors || {}).reduce((sum, v) => sum + v.points, 0);
-    bar.max = Math.max(1, vectors);
-    bar.value = engine.indexed_vectors || 0;
   }
 
   // --- points ----------------------------------------------------------------------------
@@ -136,13 +132,14 @@
     $("point-vectors").tBodies[0].replaceChildren(...Object.entries(point.vectors).map(([name, v]) =>
       el("tr", {}, el("th", { scope: "row", text: name }),
         el("td", { text: v.rows ? `${v.rows} × ${v.size}` : String(v.size) }),
-        el("td", { text: v.rows ? v.norms.join(", ") : String(v.norm) },
-          v.head ? el("div", { class: "muted", text: `[${v.head.join(", ")}, …]` }) : ""),
+        el("td", { text: v.rows ? v.norms.join(", ") : String(v.norm) }),
+        el("td", { class: "values", text: `[${v.head.join(", ")}, …]` }),
         el("td", {}, similarNames.has(name) ? el("button", { type: "button", text: "Find similar",
           "aria-label": `Find products similar to ${point.sku} by ${name}`,
           onclick: () => similar(point.sku, name) }) : ""))));
     $("point-payload").textContent = JSON.stringify(point.payload, null, 2);
-    $("similar-title").hidden = true;
+    $("similar-title").textContent = "Nearest points";
+    $("similar-hint").hidden = false;
     $("similar").replaceChildren();
     section.hidden = false;
     section.focus();
@@ -150,7 +147,7 @@
 
   async function similar(sku, using) {
     const heading = $("similar-title");
-    heading.hidden = false;
+    $("similar-hint").hidden = true;
     heading.textContent = `Nearest to ${sku} by ${using}`;
     let answer;
     try {
