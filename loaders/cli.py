@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from backend.catalog import db
 from backend.catalog import service as catalog_service
-from backend.errors import IndexCorrupt, IndexMissing, VitrineError
+from backend.errors import VitrineError
 from backend.search.params import MAX_LIMIT, MODES
 from backend.settings import Settings
 from loaders.evaluation import (
@@ -39,7 +39,7 @@ from loaders.evaluation import (
     run_queries,
 )
 from loaders.fusion_training import TrainingConfig, train_head
-from loaders.jobs import ThreadJobs, run_worker
+from loaders.jobs import run_worker
 from loaders.pipeline import load_into, opened, reindex_into
 from loaders.reconcile import reconcile_deployment
 from loaders.reindex import rebuild
@@ -416,25 +416,23 @@ def train_fusion(
 @click.pass_obj
 def serve(settings: Settings, host: str | None, port: int | None) -> None:
     """Serve the HTTP API in this process (embedded mode: it holds the index folder)."""
-    from backend.app import create_app
-    from backend.jobs import get_runner
     from backend.serving import make_app_server
+    from loaders.wsgi import close, serving_app
 
     host = host or settings.host
     port = port or settings.port
     try:
-        _require_migrated(settings)
-        # Embedded mode: only this process may open the index, so it runs upload jobs too.
-        jobs = ThreadJobs() if settings.runs_jobs_in_process else None
-        app = create_app(settings, jobs=jobs)
-        try:
-            app.extensions["vitrine_index"].get()  # embedded: fail now if the folder is locked
-        except (IndexMissing, IndexCorrupt) as exc:  # serve 503 until `vitrine index repair`
-            click.secho(f"warning: search answers 503: {exc.message}", fg="yellow", err=True)
+        app = serving_app(
+            settings, warn=lambda message: click.secho(f"warning: {message}", fg="yellow", err=True)
+        )
     except VitrineError as exc:
         _fail(exc)
     server = make_app_server(app, host, port)
-    runs = "upload jobs run here" if jobs else "upload jobs wait for `vitrine worker`"
+    runs = (
+        "upload jobs run here"
+        if settings.runs_jobs_in_process
+        else "upload jobs wait for `vitrine worker`"
+    )
     click.echo(f"Vitrine serving on http://{host}:{port}; {runs}  (Ctrl-C to stop)")
     try:
         server.serve_forever()
@@ -442,8 +440,7 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         pass
     finally:
         server.server_close()
-        get_runner(app).stop()  # a job stopped mid-way resumes at the next start
-        app.extensions["vitrine_index"].close()
+        close(app)
 
 
 @main.command()

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 VITRINE = Path(sys.executable).with_name("vitrine")
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -51,22 +53,39 @@ def kill_hard(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-class Server:
-    """``vitrine serve`` in its own process."""
+def start_gunicorn(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen:
+    """gunicorn with the project's ``gunicorn.conf.py`` (the Dockerfile's command)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), *args],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=out,
+            cwd=ROOT,
+        )
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+
+class Server:
+    """``vitrine serve`` (or, with ``gunicorn=True``, gunicorn) in its own process."""
+
+    def __init__(self, env: dict[str, str], log: Path, *, gunicorn: bool = False) -> None:
         self.env = env
         self.log = log
+        self.gunicorn = gunicorn
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
     def start(self, *, timeout: float = 180) -> Server:
-        self.process = start_vitrine(self.env, "serve", "--port", str(self.port), log=self.log)
+        if self.gunicorn:
+            bind = f"127.0.0.1:{self.port}"
+            self.process = start_gunicorn(self.env, "--bind", bind, log=self.log)
+        else:
+            self.process = start_vitrine(self.env, "serve", "--port", str(self.port), log=self.log)
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise AssertionError(f"serve exited: {self.log.read_text(errors='replace')}")
+                raise AssertionError(f"server exited: {self.log.read_text(errors='replace')}")
             try:
                 self.get("/health")
                 return self
@@ -78,11 +97,13 @@ class Server:
         assert self.process is not None
         kill_hard(self.process)
 
-    def stop(self) -> None:
-        """Ctrl-C: the server stops its job thread after the batch in hand and closes."""
+    def stop(self) -> int | None:
+        """Ctrl-C (gunicorn: SIGTERM, its graceful stop): the server stops its job thread
+        after the batch in hand and closes; its exit code."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            self.process.wait(timeout=60)
+            self.process.send_signal(signal.SIGTERM if self.gunicorn else signal.SIGINT)
+            self.process.wait(timeout=90)
+        return None if self.process is None else self.process.returncode
 
     def request(
         self, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None
