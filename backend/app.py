@@ -11,7 +11,17 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import jobs as jobs_ext
-from backend.api import admin, errors, guards, openapi, products, recommend, search, system
+from backend.api import (
+    admin,
+    admission,
+    errors,
+    guards,
+    openapi,
+    products,
+    recommend,
+    search,
+    system,
+)
 from backend.catalog import db
 from backend.catalog import service as catalog_service
 from backend.encoders import ext as encoders_ext
@@ -85,6 +95,7 @@ def create_app(
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     guards.register_guards(app)
+    admission.init_app(app)
 
     context = JobContext(
         settings=settings,

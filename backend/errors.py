@@ -16,6 +16,7 @@
     ├── ConfigurationError            settings that cannot work (unknown encoder,
     │   │                             checkpoint for other encoders); 500
     │   └── IndexConfigMismatch       collection built by other encoders or dimensions
+    ├── Overloaded                    too many searches waiting already (Retry-After); 503
     └── IndexUnavailable              the vector index cannot be reached or is locked; 503
         ├── IndexMissing              the catalog has indexed products, the index has none
         └── IndexCorrupt              the index's files cannot be read (``vitrine index repair``)
@@ -148,6 +149,14 @@ class IndexConfigMismatch(ConfigurationError):
     """The collection on disk was built by other encoders or with other vector sizes."""
 
     code = "index_config_mismatch"
+
+
+class Overloaded(VitrineError):
+    """More searches are running and waiting than the server takes; try again shortly."""
+
+    status = 503
+    code = "overloaded"
+    retry_after = 1  # seconds, sent as Retry-After
 
 
 class IndexUnavailable(VitrineError):

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from backend.errors import VitrineError
+from backend.errors import Overloaded, VitrineError
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(VitrineError)
     def vitrine_error(exc: VitrineError) -> tuple[Response, int]:
-        if exc.status >= 500:
+        if isinstance(exc, Overloaded):
+            log.warning("%s: %s", exc.code, exc.message)  # load, not a fault
+        elif exc.status >= 500:
             log.error("%s: %s", exc.code, exc.message)
-        return error_response(exc.status, exc.code, exc.message)
+        response, status = error_response(exc.status, exc.code, exc.message)
+        if isinstance(exc, Overloaded):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
