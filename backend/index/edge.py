@@ -53,7 +53,9 @@ from backend.index.port import (
     check_diversify,
     check_fusion,
     fused_lists,
+    payload_selection,
     rescored,
+    stored_points,
 )
 
 RECORD_FILE = "vitrine-collection.json"
@@ -639,18 +641,16 @@ class EdgeIndex:
     ) -> tuple[list[StoredPoint], str | None]:
         """Up to ``limit`` points matching ``filters`` in id order from ``after``, and the id
         the next page starts at (None after the last); ``payload``: fields (None: all)."""
-        with_payload: list[str] | bool = True if payload is None else list(payload) or False
         request = q.ScrollRequest(
             offset=after,
             limit=limit,
-            with_payload=with_payload,
+            with_payload=payload_selection(payload),
             with_vector=False,
             filter=edge_filter(filters),
         )
         with self._engine("read points") as shard:
             records, offset = shard.scroll(request)
-        points = [StoredPoint(id=str(r.id), payload=dict(r.payload or {})) for r in records]
-        return points, None if offset is None else str(offset)
+        return stored_points(records), None if offset is None else str(offset)
 
     def new_version(self, spec: CollectionSpec) -> EdgeIndex:
         """A new version folder with an empty shard for ``spec``, pinned (see class doc)."""

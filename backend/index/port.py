@@ -7,7 +7,7 @@ import an engine; loaders and search build ``Point``s, ``Filters`` and queries f
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -390,6 +390,16 @@ class VectorIndex(Protocol):
         True when the old version is gone; False when another process still holds it after
         ``release_timeout`` seconds (it is removed there once that process follows).
         """
+
+
+def payload_selection(payload: Sequence[str] | None) -> list[str] | bool:
+    """What a page reads of each point's payload: all (None), these fields, or none (())."""
+    return True if payload is None else list(payload) or False
+
+
+def stored_points(records: Iterable[Any]) -> list[StoredPoint]:
+    """An engine's scrolled records (``id``, ``payload``) as StoredPoints."""
+    return [StoredPoint(id=str(r.id), payload=dict(r.payload or {})) for r in records]
 
 
 def scroll(

@@ -47,7 +47,9 @@ from backend.index.port import (
     check_diversify,
     check_fusion,
     fused_lists,
+    payload_selection,
     rescored,
+    stored_points,
 )
 
 METADATA_KEY = "vitrine"
@@ -457,18 +459,16 @@ class QdrantIndex:
     ) -> tuple[list[StoredPoint], str | None]:
         """Up to ``limit`` points matching ``filters`` in id order from ``after``, and the id
         the next page starts at (None after the last); ``payload``: fields (None: all)."""
-        with_payload: list[str] | bool = True if payload is None else list(payload) or False
         with self._engine("read points"):
             records, offset = self.client.scroll(
                 self.collection,
                 limit=limit,
                 offset=after,
                 scroll_filter=qdrant_filter(filters),
-                with_payload=with_payload,
+                with_payload=payload_selection(payload),
                 with_vectors=False,
             )
-        points = [StoredPoint(id=str(r.id), payload=dict(r.payload or {})) for r in records]
-        return points, None if offset is None else str(offset)
+        return stored_points(records), None if offset is None else str(offset)
 
     def new_version(self, spec: CollectionSpec) -> QdrantIndex:
         """A new collection ``<name>_v<n>`` for ``spec``; the alias keeps serving the old one."""
