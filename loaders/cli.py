@@ -33,6 +33,7 @@ from backend.search.params import MAX_LIMIT, MODES
 from backend.settings import Settings
 from loaders.evaluation import (
     DEFAULT_MODES,
+    check_coverage,
     loaded_catalog,
     missing_warning,
     read_queries,
@@ -212,7 +213,7 @@ def eval_(
                 sku = f" ({error.sku})" if error.sku else ""
                 click.echo(f"  {where}{sku}: {error.reason}", err=True)
             click.echo(loaded.summary.line())
-            missing = loaded.missing(query_set.relevant_skus())
+            missing = check_coverage(loaded, query_set)
             if missing:
                 click.secho(f"warning: {missing_warning(missing)}", fg="yellow", err=True)
             with tqdm(

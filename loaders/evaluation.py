@@ -52,7 +52,8 @@ class InvalidQuery(InvalidRequest):
 
 @dataclass(frozen=True)
 class EvalQuery:
-    """One labelled query: exactly one of ``text`` and ``image``, and the skus it should find."""
+    """One labelled query: exactly one of ``text`` and ``image``, and the skus it should find
+    (``grades``: each relevant sku's grade, 1 unless the file grades them)."""
 
     id: str
     task: str
@@ -61,6 +62,11 @@ class EvalQuery:
     text: str | None = None
     image: Path | None = None
     filters: Filters = NO_FILTERS
+    grades: Mapping[str, float] = field(default_factory=dict)
+
+    def graded(self) -> Mapping[str, float]:
+        """Each relevant sku's grade."""
+        return {sku: self.grades.get(sku, 1.0) for sku in self.relevant}
 
 
 @dataclass(frozen=True)
@@ -121,11 +127,7 @@ def _parse_query(line: int, raw: str, *, base: Path, settings: Settings) -> Eval
         raise _Bad(f"unknown key {unknown[0]!r}; a query has {', '.join(QUERY_KEYS)}")
     query_id = _name(item, "id")
     task = _name(item, "task")
-    relevant = item.get("relevant")
-    if not isinstance(relevant, list) or not relevant:
-        raise _Bad("relevant must be a non-empty list of skus")
-    if not all(_is_sku(sku) for sku in relevant):
-        raise _Bad("relevant must hold skus (non-empty strings)")
+    relevant, grades = _relevant(item.get("relevant"))
     filters = _parse_filters(item.get("filters", {}))
     text, image = item.get("text"), item.get("image")
     if (text is None) == (image is None):
@@ -148,12 +150,31 @@ def _parse_query(line: int, raw: str, *, base: Path, settings: Settings) -> Eval
     return EvalQuery(
         id=query_id,
         task=task,
-        relevant=tuple(dict.fromkeys(str(sku).strip() for sku in relevant)),
+        relevant=relevant,
         line=line,
         text=text,
         image=picture,
         filters=filters,
+        grades=grades,
     )
+
+
+def _relevant(raw: object) -> tuple[tuple[str, ...], dict[str, float]]:
+    """A list of skus (grade 1 each), or an object of sku to grade (a positive number)."""
+    if isinstance(raw, dict) and raw:
+        if not all(_is_sku(sku) for sku in raw):
+            raise _Bad("relevant must hold skus (non-empty strings)")
+        grades = {}
+        for sku, grade in raw.items():
+            if isinstance(grade, bool) or not isinstance(grade, int | float) or not grade > 0:
+                raise _Bad(f"the grade of {sku!r} must be a positive number, not {grade!r}")
+            grades[str(sku).strip()] = float(grade)
+        return tuple(grades), grades
+    if not isinstance(raw, list) or not raw:
+        raise _Bad("relevant must be a non-empty list of skus or an object of sku to grade")
+    if not all(_is_sku(sku) for sku in raw):
+        raise _Bad("relevant must hold skus (non-empty strings)")
+    return tuple(dict.fromkeys(str(sku).strip() for sku in raw)), {}
 
 
 def _name(item: Mapping[str, Any], key: str) -> str:
@@ -296,6 +317,39 @@ def loaded_catalog(
             get_catalog(app).engine.dispose()
 
 
+class UnsoundEvaluation(VitrineError):
+    """The loaded catalog cannot answer the queries: nothing loaded, or most relevant skus
+    missing. Scores would measure the load's failure, not search."""
+
+    code = "unsound_evaluation"
+
+
+# Past this share of relevant skus missing from the loaded catalog, scores say nothing.
+MISSING_LIMIT = 0.5
+
+
+def check_coverage(loaded: LoadedCatalog, query_set: QuerySet) -> list[str]:
+    """The relevant skus the loaded catalog lacks (a warning's worth), or raise
+    ``UnsoundEvaluation`` when it indexed nothing or lacks most of them."""
+    summary = loaded.summary
+    if summary.indexed == 0 and summary.created + summary.updated + summary.unchanged == 0:
+        first = summary.errors[0] if summary.errors else None
+        why = f" (line {first.line}: {first.reason})" if first is not None else ""
+        raise UnsoundEvaluation(
+            f"{loaded.catalog}: no product loaded, {summary.failed} row(s) rejected{why}; "
+            "there is nothing to evaluate"
+        )
+    relevant = query_set.relevant_skus()
+    missing = loaded.missing(relevant)
+    if len(missing) > MISSING_LIMIT * len(relevant):
+        raise UnsoundEvaluation(
+            f"{len(missing)} of the {len(relevant)} relevant skus of {query_set.path} are not in "
+            f"the loaded catalog {loaded.catalog} (e.g. {', '.join(missing[:3])}): is it the "
+            "catalog these queries were written for?"
+        )
+    return missing
+
+
 def missing_warning(missing: Sequence[str], *, shown: int = 5) -> str:
     """The one warning about relevant skus the loaded catalog lacks."""
     names = ", ".join(missing[:shown]) + (", …" if len(missing) > shown else "")
@@ -385,7 +439,7 @@ class _Runs:
     """Per-query measurements of one task in one mode."""
 
     ranked: list[list[str]] = field(default_factory=list)
-    relevant: list[tuple[str, ...]] = field(default_factory=list)
+    relevant: list[Mapping[str, float]] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
     def scores(self, k: int) -> Scores:
@@ -443,7 +497,7 @@ def run_queries(
                 continue
             elapsed = time.perf_counter() - started
             by_mode[mode].ranked.append([str(hit.payload["sku"]) for hit in hits])
-            by_mode[mode].relevant.append(query.relevant)
+            by_mode[mode].relevant.append(query.graded())
             by_mode[mode].seconds.append(elapsed)
         if progress is not None:
             progress(1)
@@ -489,7 +543,7 @@ def evaluate(
     """Check the queries, load the catalog into a throwaway index, run and score the queries."""
     query_set = read_queries(queries_path, settings=settings)
     with loaded_catalog(settings, catalog_path, images_path) as loaded:
-        missing = loaded.missing(query_set.relevant_skus())
+        missing = check_coverage(loaded, query_set)
         if missing:
             log.warning("%s", missing_warning(missing))
         return run_queries(loaded, query_set, modes=modes, k=k)

@@ -1,13 +1,15 @@
-"""Retrieval metrics for the evaluation harness, with binary relevance.
+"""Retrieval metrics for the evaluation harness.
 
 Each function scores one query: ``ranked`` is what the search returned, best first (skus), and
-``relevant`` the skus a perfect answer holds. The harness averages them over a task's queries.
+``relevant`` the skus a perfect answer holds. ``ndcg_at`` also takes graded relevance, a
+mapping of sku to grade (2 = exactly what was asked, 1 = acceptable); recall and MRR count
+every sku of a grade above 0. The harness averages them over a task's queries.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 
 def _first_hits(ranked: Sequence[str], relevant: Collection[str]) -> list[int]:
@@ -41,13 +43,22 @@ def reciprocal_rank(ranked: Sequence[str], relevant: Collection[str]) -> float:
     return 1.0 / hits[0] if hits else 0.0
 
 
-def ndcg_at(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
+def ndcg_at(
+    ranked: Sequence[str], relevant: Collection[str] | Mapping[str, float], k: int
+) -> float:
     """Normalised discounted cumulative gain of the top ``k``.
 
-    A relevant result at rank r gains 1 / log2(r + 1); the sum is divided by the best possible
-    one, min(|relevant|, k) relevant results at ranks 1, 2, ...
+    A relevant result at rank r gains its grade / log2(r + 1) (grade 1 for a plain collection
+    of skus); the sum is divided by the best possible one, the highest grades at ranks 1, 2, ...
     """
-    _require(relevant, k)
-    dcg = sum(1.0 / math.log2(rank + 1) for rank in _first_hits(ranked, relevant) if rank <= k)
-    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(set(relevant)), k) + 1))
+    grades = relevant if isinstance(relevant, Mapping) else dict.fromkeys(relevant, 1.0)
+    positive = {sku for sku, grade in grades.items() if grade > 0}
+    _require(positive, k)
+    dcg = sum(
+        grades[ranked[rank - 1]] / math.log2(rank + 1)
+        for rank in _first_hits(ranked, positive)
+        if rank <= k
+    )
+    best = sorted((grades[sku] for sku in positive), reverse=True)[:k]
+    ideal = sum(grade / math.log2(rank + 1) for rank, grade in enumerate(best, start=1))
     return dcg / ideal

@@ -33,7 +33,8 @@ from backend.settings import Settings
 from backend.storage import check_free_space
 from loaders.fetch import UrlPolicy
 from loaders.images import ImageSource, open_images, read_image_ref
-from loaders.sources import RowFormatError, read_catalog
+from loaders.rows import RowFormatError
+from loaders.sources import read_catalog
 from loaders.validate import ParsedRow, parse_row
 
 log = logging.getLogger(__name__)

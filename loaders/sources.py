@@ -1,5 +1,7 @@
 """Catalog sources: CSV and JSONL files as (line number, raw row) pairs.
 
+A CSV exported by Magento 2 or Shopify is read as native rows (``loaders.exports``).
+
 Every row of a file is yielded, as a row or as a ``RowFormatError`` with its line: a byte
 that is not UTF-8, a control character or a stray quote is that row's error, and the rows
 after it are read as usual.
@@ -16,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from backend.errors import InvalidRequest
-
-RawRow = dict[str, Any]
+from loaders import exports
+from loaders.rows import RawRow, RowFormatError
 
 # A description may be long (csv's default limit is 128 KiB, past which it stops reading);
 # uploads are bounded by their own size limit long before this.
@@ -28,20 +30,6 @@ csv.field_size_limit(FIELD_MAX)
 # either is reported, not stored.
 _NOT_UNICODE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class RowFormatError(Exception):
-    """A line that is not a row at all (bad JSON, bad CSV quoting, bytes that are not UTF-8);
-    carries its line number. ``fatal``: the rest of the file could not be read after it."""
-
-    def __init__(
-        self, line: int, reason: str, *, sku: str | None = None, fatal: bool = False
-    ) -> None:
-        super().__init__(reason)
-        self.line = line
-        self.reason = reason
-        self.sku = sku
-        self.fatal = fatal
 
 
 def read_catalog(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:
@@ -60,38 +48,49 @@ def _read_csv(path: Path) -> Iterator[tuple[int, RawRow] | RowFormatError]:
     # strict: a stray quote is that row's error, not a field that swallows the rows after it.
     with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         reader = csv.reader(handle, strict=True)
+        columns = _header(path, reader)
+        rows = _csv_rows(reader, columns)
+        kind = exports.export_format(columns)
+        yield from exports.native_rows(kind, rows) if kind else rows
+
+
+def _header(path: Path, reader: Any) -> list[str]:
+    try:
+        columns = [name.strip() for name in next(reader, [])]
+    except csv.Error as exc:
+        raise InvalidRequest(f"{path.name}: the header line is not valid CSV ({exc})") from None
+    if not any(columns):
+        raise InvalidRequest(f"{path.name}: the CSV has no header line")
+    if (problem := text_problem(dict(zip(columns, columns, strict=True)))) is not None:
+        raise InvalidRequest(f"{path.name}: the header line {problem}")
+    return columns
+
+
+def _csv_rows(reader: Any, columns: list[str]) -> Iterator[tuple[int, RawRow] | RowFormatError]:
+    while True:
+        line = reader.line_num + 1
         try:
-            columns = [name.strip() for name in next(reader, [])]
+            values = next(reader)
+        except StopIteration:
+            return
         except csv.Error as exc:
-            raise InvalidRequest(f"{path.name}: the header line is not valid CSV ({exc})") from None
-        if not any(columns):
-            raise InvalidRequest(f"{path.name}: the CSV has no header line")
-        if (problem := text_problem(dict(zip(columns, columns, strict=True)))) is not None:
-            raise InvalidRequest(f"{path.name}: the header line {problem}")
-        while True:
-            line = reader.line_num + 1
-            try:
-                values = next(reader)
-            except StopIteration:
+            error = _csv_error(line, reader.line_num, str(exc))
+            yield error
+            if error.fatal:
                 return
-            except csv.Error as exc:
-                error = _csv_error(line, reader.line_num, str(exc))
-                yield error
-                if error.fatal:
-                    return
-                continue
-            if not values:  # a blank line
-                continue
-            if len(values) > len(columns):
-                more = len(values) - len(columns)
-                yield RowFormatError(line, f"{more} more values than header columns")
-                continue
-            row: RawRow = dict(zip(columns, values, strict=False))
-            row.update((name, None) for name in columns[len(values) :])
-            if (problem := text_problem(row)) is not None:
-                yield RowFormatError(line, problem, sku=_clean_sku(row))
-                continue
-            yield line, row
+            continue
+        if not values:  # a blank line
+            continue
+        if len(values) > len(columns):
+            more = len(values) - len(columns)
+            yield RowFormatError(line, f"{more} more values than header columns")
+            continue
+        row: RawRow = dict(zip(columns, values, strict=False))
+        row.update((name, None) for name in columns[len(values) :])
+        if (problem := text_problem(row)) is not None:
+            yield RowFormatError(line, problem, sku=_clean_sku(row))
+            continue
+        yield line, row
 
 
 def _csv_error(line: int, last: int, message: str) -> RowFormatError:

@@ -182,6 +182,8 @@ BAD_LINES = [
         "price_max must be a number",
     ),
     ('{"id": "w1", "task": "t", "text": "x", "relevant": ["A-1"]}', "duplicate id 'w1'"),
+    ('{"id": "b", "task": "t", "text": "x", "relevant": {"A-1": 0}}', "must be a positive number"),
+    ('{"id": "b", "task": "t", "text": "x", "relevant": {}}', "relevant must be"),
 ]
 
 
@@ -210,3 +212,52 @@ def test_cli_refuses_an_unknown_mode(settings_env, tmp_path):
     )
     assert result.exit_code == 2
     assert "vibes" in result.stderr
+
+
+def test_cli_fails_when_the_catalog_loads_nothing(settings_env, tmp_path):
+    rows = [{**row, "price": "free"} for row in good_rows()]
+    catalog = write_csv(tmp_path / "catalog.csv", rows)
+    queries = write_queries(tmp_path / "queries.jsonl", QUERIES[:2])
+    result = CliRunner().invoke(
+        main,
+        ["eval", "--catalog", str(catalog), "--queries", str(queries), "--no-progress"],
+        env=settings_env,
+    )
+    assert result.exit_code != 0
+    assert "no product loaded, 3 row(s) rejected (line 2: price must be a number" in result.stderr
+    assert "MRR" not in result.stdout  # no table of zeros
+
+
+def test_cli_fails_when_most_relevant_skus_are_missing(settings_env, tmp_path):
+    catalog = write_csv(tmp_path / "catalog.csv", good_rows())
+    other = [
+        {"id": f"o{n}", "task": "other shop", "text": "gloves", "relevant": [f"OTHER-{n}"]}
+        for n in range(3)
+    ]
+    queries = write_queries(tmp_path / "queries.jsonl", [QUERIES[0], *other])
+    images = images_zip(tmp_path / "images.zip")
+    result = CliRunner().invoke(
+        main,
+        ["eval", "--catalog", str(catalog), "--images", str(images)]
+        + ["--queries", str(queries), "--no-progress"],
+        env=settings_env,
+    )
+    assert result.exit_code != 0
+    assert "3 of the 4 relevant skus" in result.stderr
+    assert "is it the catalog these queries were written for?" in result.stderr
+
+
+def test_graded_relevance_ranks_the_better_answer_higher(bench):
+    queries = [
+        # A-3 (Gloves) is exactly what was asked; A-1 (T-shirt, also clothing) acceptable.
+        {"id": "g1", "task": "graded", "text": "gloves", "relevant": {"A-3": 2, "A-1": 1}},
+        {"id": "g2", "task": "reversed", "text": "gloves", "relevant": {"A-3": 1, "A-1": 2}},
+    ]
+    path = write_queries(bench["queries"].parent / "graded.jsonl", queries)
+    query_set = read_queries(path, settings=bench["settings"])
+    assert query_set.queries[0].graded() == {"A-3": 2.0, "A-1": 1.0}
+    with loaded_catalog(bench["settings"], bench["catalog"], bench["images"]) as loaded:
+        report = run_queries(loaded, query_set, modes=["keyword"], k=10)
+    right, wrong = report.results["graded"]["keyword"], report.results["reversed"]["keyword"]
+    assert right.mrr == wrong.mrr == 1.0  # both grades count as relevant for MRR
+    assert right.ndcg is not None and wrong.ndcg is not None and right.ndcg > wrong.ndcg

@@ -24,7 +24,8 @@ from backend.search.params import (
     parse_mode,
     parse_page,
 )
-from loaders.sources import RowFormatError, read_catalog
+from loaders.rows import RowFormatError
+from loaders.sources import read_catalog
 from loaders.validate import parse_row
 
 COLUMNS = ["sku", "title", "description", "price", "stock", "in_stock", "keywords", "attr_size"]

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from backend.errors import InvalidRequest
-from loaders.sources import RowFormatError, read_catalog
+from loaders.rows import RowFormatError
+from loaders.sources import read_catalog
 
 
 def read(path):
