@@ -192,7 +192,18 @@ def keyword_fields(product: Product) -> dict[str, list[str]]:
         "brand": [product.brand] if product.brand else [],
         "keywords": list(product.keywords),
         "category": [product.category] if product.category else [],
+        "skus": [product.sku, *variant_skus(product)],
     }
+
+
+def variant_skus(product: Product) -> list[str]:
+    """The skus of a product's variants (``attributes["variants"]``, as the Magento and
+    Shopify importers write them), each once."""
+    variants = (product.attributes or {}).get("variants")
+    if not isinstance(variants, list):
+        return []
+    skus = (v.get("sku") for v in variants if isinstance(v, dict))
+    return list(dict.fromkeys(s.strip() for s in skus if isinstance(s, str) and s.strip()))
 
 
 def product_keywords(product: Product) -> SparseVector:

@@ -29,10 +29,13 @@ _CJK = re.compile(
 
 # How much a token found in each product field counts (titles name the product best).
 FIELD_WEIGHTS = {"title": 2.0, "titles": 2.0, "brand": 1.5, "keywords": 1.0, "category": 1.0}
+FIELD_WEIGHTS["skus"] = 2.0
 
 
-# The fields whose texts are whole names of the product (see name_token).
-NAME_FIELDS = ("title", "titles")
+# The fields whose texts are whole names of the product (see name_token); a sku (the
+# product's or a variant's) is only a whole name: "MH01" is no word a shopper's query shares.
+NAME_FIELDS = ("title", "titles", "skus")
+NAME_ONLY_FIELDS = ("skus",)
 
 
 def _runs(text: str) -> list[str]:
@@ -91,7 +94,7 @@ def document_vector(fields: Mapping[str, Iterable[str]]) -> SparseVector:
     for field_name, texts in fields.items():
         weight = FIELD_WEIGHTS.get(field_name, 1.0)
         for text in texts:
-            for token in tokenize(text):
+            for token in tokenize(text) if field_name not in NAME_ONLY_FIELDS else ():
                 tid = token_id(token)
                 counts[tid] = counts.get(tid, 0.0) + weight
             name = name_token(text) if field_name in NAME_FIELDS else None
@@ -131,5 +134,11 @@ def token_vector(token: str) -> SparseVector:
 
 def matched_terms(terms: Iterable[str], fields: Mapping[str, Iterable[str]]) -> list[str]:
     """The query terms found among the tokens of a product's text fields, in query order."""
-    found = {token for texts in fields.values() for text in texts for token in tokenize(text)}
+    found = {
+        token
+        for field_name, texts in fields.items()
+        if field_name not in NAME_ONLY_FIELDS
+        for text in texts
+        for token in tokenize(text)
+    }
     return [term for term in terms if term in found]

@@ -273,7 +273,7 @@ class SearchService:
             translated=english,
             why=why,
         )
-        if mode == "hybrid" and len(plan.signals) > 1:
+        if mode == "hybrid" and (len(plan.signals) > 1 or _sku_like(q)):
             plan = self._exact_names_first(plan, q)
         if diverse and mode == "hybrid" and _likeness(plan) is None:
             (text,) = self._text_signals(["text"], q, english=english)
@@ -376,22 +376,22 @@ class SearchService:
                 return hits[offset:end]
             fetch = min(fetch * 2, MAX_TIE_FETCH)
 
-    def _exactly_named(self, plan: Plan, filters: Filters) -> set[str]:
-        """The ids of the products titled exactly as the query (``Plan.exact_name``) that pass
-        the filters; none when ``candidates`` products or more share the title, a name as
-        generic as a category, which the plan's own order ranks."""
+    def _exactly_named(self, plan: Plan, filters: Filters) -> dict[str, Hit]:
+        """The products titled (or skued) exactly as the query (``Plan.exact_name``) that pass
+        the filters, by id; none when ``candidates`` products or more share the title, a name
+        as generic as a category, which the plan's own order ranks."""
         if plan.exact_name is None:
-            return set()
+            return {}
         exact = SparseQuery(keywords.token_vector(plan.exact_name), KEYWORDS_VECTOR)
         named = self.index.search(exact, filters=filters, limit=self.candidates)
         if len(named) >= self.candidates:
-            return set()
-        return {hit.id for hit in named}
+            return {}
+        return {hit.id: hit for hit in named}
 
     def _run_named_first(
         self,
         plan: Plan,
-        named: set[str],
+        named: Mapping[str, Hit],
         *,
         filters: Filters,
         limit: int,
@@ -409,6 +409,10 @@ class SearchService:
         end = offset + limit
         ranked = self._ranked(plan, filters=filters, limit=max(self.candidates, end), offset=0)
         first = [hit for hit in ranked[: self.candidates] if hit.id in named]
+        # Those the plan does not rank near its top (a sku the vectors cannot read) follow
+        # in the exact lookup's order.
+        ahead = {hit.id for hit in first}
+        first += [hit for hit in named.values() if hit.id not in ahead]
         page = first[offset:end]
         start = max(0, offset - len(first))
         wanted = end - len(first) - start
@@ -427,8 +431,10 @@ class SearchService:
         """The hybrid plan that puts products titled exactly ``q`` first, when it fuses the
         keyword signal (which carries whole names, ``keywords.name_token``) with others: a
         shopper who types a product's name ("罐", jar) wants that product, even where the
-        vectors prefer a neighbour ("罐头", canned food)."""
-        if not any(signal.name == "keywords" for signal in plan.signals):
+        vectors prefer a neighbour ("罐头", canned food). A query shaped like a sku (one word
+        with a digit: "MH01-XS-Black") looks up the product and variant skus the keyword vector
+        carries as whole names, whatever signals the plan chose."""
+        if not _sku_like(q) and not any(signal.name == "keywords" for signal in plan.signals):
             return plan
         return replace(plan, exact_name=keywords.name_token(q))
 
@@ -688,3 +694,9 @@ class SearchService:
 def exclude(filters: Filters, sku: str) -> Filters:
     """The filters, also leaving out the product ``sku`` (for "more like this")."""
     return replace(filters, exclude_ids=(*filters.exclude_ids, point_id(sku)))
+
+
+def _sku_like(q: str) -> bool:
+    """A query that may be a sku: one word (no spaces) holding a digit, "MH01-XS-Black"."""
+    text = q.strip()
+    return bool(text) and not any(c.isspace() for c in text) and any(c.isdigit() for c in text)

@@ -15,6 +15,7 @@ from backend.catalog import db
 from backend.catalog import service as catalog
 from backend.errors import ProductNotFound
 from loaders.cli import main
+from loaders.evaluation import loaded_catalog
 from loaders.exports import export_format, html_text
 from loaders.pipeline import load_into
 
@@ -179,3 +180,15 @@ def test_an_export_row_that_breaks_a_native_rule_is_reported_by_its_line(setting
     summary = load_into(settings, catalog_path, None)
     assert summary.created == 1
     assert json.dumps([(e.line, e.sku) for e in summary.errors]) == '[[3, "pricey"]]'
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword"])
+def test_a_variant_sku_finds_its_product_first(settings, tmp_path, mode):
+    images = pictures(tmp_path / "images", SHOPIFY_PICTURES)
+    with loaded_catalog(settings, EXPORTS / "shopify.csv", images) as loaded:
+        for query in ("TR-10-BLK", "tr-9-blk", "WB-1"):
+            hits = loaded.service.search_text(query, mode=mode, limit=5)
+            expected = "wool-beanie" if query == "WB-1" else "trail-runner"
+            assert hits and hits[0].payload["sku"] == expected, query
+        # Part of a sku is no sku: nothing is put first for it.
+        assert not loaded.service.search_text("TR-10", mode="keyword", limit=5)
