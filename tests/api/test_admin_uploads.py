@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
+
+from PIL import Image
 
 from tests.api.conftest import csv_bytes, demo_images, demo_rows, uploads_left, zip_bytes
 
@@ -192,3 +195,22 @@ def test_unknown_job_is_404(admin):
     response = admin.client.get("/api/admin/uploads/nope", headers=admin.headers)
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "job_not_found"
+
+
+def test_a_shopify_export_uploads_as_one_product_per_handle(admin):
+    export = Path(__file__).parents[1] / "fixtures" / "exports" / "shopify.csv"
+    refs = ["shoes/tr-black.jpg", "shoes/tr-side.jpg", "shoes/tr-sole.jpg", "hats/beanie.jpg"]
+    pictures = {}
+    for shade, ref in enumerate(refs):
+        buffer = io.BytesIO()
+        Image.new("RGB", (24, 24), (50 * shade, 80, 120)).save(buffer, "JPEG")
+        pictures[ref] = buffer.getvalue()
+    job = admin.upload_and_wait(
+        export.read_bytes(), name="products_export.csv", images=zip_bytes(pictures)
+    )
+    assert job["counts"] == counts(received=4, created=2, failed=2)
+    assert [(e["line"], e["sku"]) for e in job["errors"]] == [(6, "draft-scarf"), (7, "orphan")]
+    shoe = admin.client.get("/api/products/trail-runner").get_json()
+    assert shoe["title"] == "Trail Runner Shoe" and len(shoe["images"]) == 3
+    found = admin.client.get("/api/search?q=TR-10-BLK&limit=3").get_json()["results"]
+    assert found[0]["sku"] == "trail-runner"
