@@ -400,17 +400,16 @@ class SearchService:
     ) -> list[Hit]:
         """The page of the plan's results with the products titled exactly as the query first.
 
-        Those go first in the order the plan ranks them, if it ranks them among its best
-        ``candidates`` (the keyword signal, which every such plan fuses, ranks a whole name at
-        or near its top); the rest follow as they rank, or re-ranked by MMR without them
+        Those go first: in the order the plan ranks them where it ranks them among its best
+        ``candidates`` (the keyword signal ranks a whole name at or near its top), then the
+        others in the exact lookup's order (a sku, which a plan without the keyword signal
+        cannot rank); the rest follow as they rank, or re-ranked by MMR without them
         (``diversity``). The first ones are chosen at a fixed depth, so pages never overlap or
         skip.
         """
         end = offset + limit
         ranked = self._ranked(plan, filters=filters, limit=max(self.candidates, end), offset=0)
         first = [hit for hit in ranked[: self.candidates] if hit.id in named]
-        # Those the plan does not rank near its top (a sku the vectors cannot read) follow
-        # in the exact lookup's order.
         ahead = {hit.id for hit in first}
         first += [hit for hit in named.values() if hit.id not in ahead]
         page = first[offset:end]
