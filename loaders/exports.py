@@ -169,8 +169,10 @@ def _magento_product(row: RawRow, variants: list[tuple[str, dict[str, str], RawR
     stock = _whole(_value(row, "qty")) if _value(row, "manage_stock") != "0" else None
     if variants:
         listed = []
+        counts = []
         for sku, options, child in variants:
             child_stock = _whole(_value(child, "qty"))
+            counts.append(child_stock)
             child_in_stock = _value(child, "is_in_stock") != "0" and child_stock != 0
             entry: dict[str, Any] = {"sku": sku, **options, "in_stock": child_in_stock}
             if price := _value(child, "price"):
@@ -180,13 +182,9 @@ def _magento_product(row: RawRow, variants: list[tuple[str, dict[str, str], RawR
                 entry["image"] = child_images[0]
             images.extend(child_images)
             listed.append(entry)
-            for option, value in options.items():
-                values = attributes.setdefault(option, [])
-                if isinstance(values, list) and value not in values:
-                    values.append(value)
+            _add_options(attributes, options)
         attributes["variants"] = listed
         in_stock = in_stock and any(entry["in_stock"] for entry in listed)
-        counts = [_whole(_value(child, "qty")) for _, _, child in variants]
         stock = (
             sum(c for c in counts if c is not None) if any(c is not None for c in counts) else None
         )
@@ -264,10 +262,9 @@ def _shopify(rows: Rows) -> Iterator[tuple[int, RawRow] | RowFormatError]:
 
 
 def _shopify_product(handle: str, first: RawRow, group: list[tuple[int, RawRow]]) -> RawRow:
+    # Option number -> its name, as the attribute it becomes ("Size" -> "size").
     names = {
-        n: _value(first, f"Option{n} Name")
-        for n in _SHOPIFY_OPTIONS
-        if _value(first, f"Option{n} Name")
+        n: name.casefold() for n in _SHOPIFY_OPTIONS if (name := _value(first, f"Option{n} Name"))
     }
     attributes: dict[str, Any] = {}
     variants = []
@@ -282,12 +279,9 @@ def _shopify_product(handle: str, first: RawRow, group: list[tuple[int, RawRow]]
             or _value(row, "Option1 Value")
         ):
             continue  # a row that only adds a picture
-        options = {
-            names[n].casefold(): _value(row, f"Option{n} Value")
-            for n in names
-            if _value(row, f"Option{n} Value")
-            and _value(row, f"Option{n} Value") != "Default Title"
-        }
+        given = {option: _value(row, f"Option{n} Value") for n, option in names.items()}
+        options = {option: v for option, v in given.items() if v and v != "Default Title"}
+        _add_options(attributes, options)
         quantity = _whole(_value(row, "Variant Inventory Qty"))
         tracked = bool(_value(row, "Variant Inventory Tracker"))
         sells_out = _value(row, "Variant Inventory Policy").lower() != "continue"
@@ -302,11 +296,6 @@ def _shopify_product(handle: str, first: RawRow, group: list[tuple[int, RawRow]]
         if image := _value(row, "Variant Image"):
             entry["image"] = image
         variants.append((entry, quantity if tracked else None))
-    for option, value in ((k, v) for entry, _ in variants for k, v in entry.items()):
-        if option in {names[n].casefold() for n in names}:
-            values = attributes.setdefault(option, [])
-            if value not in values:
-                values.append(value)
     if len(variants) > 1 or any(len(entry) > 1 + ("sku" in entry) for entry, _ in variants):
         attributes["variants"] = [entry for entry, _ in variants]
     if taxonomy := _value(first, "Product Category"):
@@ -336,6 +325,15 @@ def _shopify_product(handle: str, first: RawRow, group: list[tuple[int, RawRow]]
 
 
 # Shared ----------------------------------------------------------------------------------
+
+
+def _add_options(attributes: dict[str, Any], options: Mapping[str, str]) -> None:
+    """Each variant option's values, once each in order: ``attributes["color"]`` lists
+    ["Black", "Gray"]."""
+    for option, value in options.items():
+        values = attributes.setdefault(option, [])
+        if isinstance(values, list) and value not in values:
+            values.append(value)
 
 
 def _value(row: Mapping[str, Any], key: str) -> str:

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import csv
+import io
 import zipfile
 from pathlib import Path
 
+from PIL import Image
+
 DEMO_IMAGES = Path(__file__).resolve().parents[1] / "data" / "demo" / "images"
+# The Magento and Shopify exports of tests/fixtures/exports, and the pictures they name.
+EXPORTS = Path(__file__).resolve().parent / "fixtures" / "exports"
+SHOPIFY_PICTURES = [
+    "shoes/tr-black.jpg",
+    "shoes/tr-side.jpg",
+    "shoes/tr-sole.jpg",
+    "hats/beanie.jpg",
+]
 COLUMNS = ["sku", "title", "title_zh", "category", "brand", "price", "stock", "keywords", "image"]
 
 
@@ -61,3 +72,13 @@ def images_zip(path: Path, names=("1f455.png", "1f45f.png", "1f9e4.png")) -> Pat
         for name in names:
             archive.write(DEMO_IMAGES / name, f"images/{name}")
     return path
+
+
+def jpegs(refs: list[str]) -> dict[str, bytes]:
+    """A small JPEG for each reference, each a different colour (reference -> bytes)."""
+    pictures = {}
+    for number, ref in enumerate(refs):
+        buffer = io.BytesIO()
+        Image.new("RGB", (32, 32), (40 * number % 256, 90, 160)).save(buffer, "JPEG")
+        pictures[ref] = buffer.getvalue()
+    return pictures

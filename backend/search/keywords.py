@@ -28,8 +28,14 @@ _CJK = re.compile(
 )
 
 # How much a token found in each product field counts (titles name the product best).
-FIELD_WEIGHTS = {"title": 2.0, "titles": 2.0, "brand": 1.5, "keywords": 1.0, "category": 1.0}
-FIELD_WEIGHTS["skus"] = 2.0
+FIELD_WEIGHTS = {
+    "title": 2.0,
+    "titles": 2.0,
+    "brand": 1.5,
+    "keywords": 1.0,
+    "category": 1.0,
+    "skus": 2.0,
+}
 
 
 # The fields whose texts are whole names of the product (see name_token); a sku (the

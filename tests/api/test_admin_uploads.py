@@ -7,11 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
-
-from PIL import Image
 
 from tests.api.conftest import csv_bytes, demo_images, demo_rows, uploads_left, zip_bytes
+from tests.catalogs import EXPORTS, SHOPIFY_PICTURES, jpegs
 
 
 def counts(**given: int) -> dict[str, int]:
@@ -198,16 +196,9 @@ def test_unknown_job_is_404(admin):
 
 
 def test_a_shopify_export_uploads_as_one_product_per_handle(admin):
-    export = Path(__file__).parents[1] / "fixtures" / "exports" / "shopify.csv"
-    refs = ["shoes/tr-black.jpg", "shoes/tr-side.jpg", "shoes/tr-sole.jpg", "hats/beanie.jpg"]
-    pictures = {}
-    for shade, ref in enumerate(refs):
-        buffer = io.BytesIO()
-        Image.new("RGB", (24, 24), (50 * shade, 80, 120)).save(buffer, "JPEG")
-        pictures[ref] = buffer.getvalue()
-    job = admin.upload_and_wait(
-        export.read_bytes(), name="products_export.csv", images=zip_bytes(pictures)
-    )
+    export = (EXPORTS / "shopify.csv").read_bytes()
+    images = zip_bytes(jpegs(SHOPIFY_PICTURES))
+    job = admin.upload_and_wait(export, name="products_export.csv", images=images)
     assert job["counts"] == counts(received=4, created=2, failed=2)
     assert [(e["line"], e["sku"]) for e in job["errors"]] == [(6, "draft-scarf"), (7, "orphan")]
     shoe = admin.client.get("/api/products/trail-runner").get_json()

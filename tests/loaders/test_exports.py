@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from backend.catalog import db
 from backend.catalog import service as catalog
@@ -18,16 +17,15 @@ from loaders.cli import main
 from loaders.evaluation import loaded_catalog
 from loaders.exports import export_format, html_text
 from loaders.pipeline import load_into
-
-EXPORTS = Path(__file__).parents[1] / "fixtures" / "exports"
+from tests.catalogs import EXPORTS, SHOPIFY_PICTURES, jpegs
 
 
 def pictures(root: Path, refs: list[str]) -> Path:
     """A folder holding a small JPEG at each reference, each a different colour."""
-    for number, ref in enumerate(refs):
+    for ref, data in jpegs(refs).items():
         path = root / ref
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (32, 32), (40 * number % 256, 90, 160)).save(path, "JPEG")
+        path.write_bytes(data)
     return root
 
 
@@ -101,14 +99,6 @@ def test_a_magento_export_loads_one_product_per_parent_with_its_variants(setting
     bag = product(settings, "24-MB01")
     assert bag["brand"] == "Joust" and bag["stock"] == 7
     assert bag["description"] == "A roomy duffle.\n\nThe sporty Joust Duffle Bag can't be beat."
-
-
-SHOPIFY_PICTURES = [
-    "shoes/tr-black.jpg",
-    "shoes/tr-side.jpg",
-    "shoes/tr-sole.jpg",
-    "hats/beanie.jpg",
-]
 
 
 def test_a_shopify_export_groups_variants_by_handle(settings, tmp_path):
