@@ -30,6 +30,12 @@ MULTILINGUAL_VECTOR = "multilingual"
 NAMES_VECTOR = "names"
 KEYWORDS_VECTOR = "keywords"
 DESCRIPTION_WORDS = 40
+ATTRIBUTE_WORDS = 40
+# Attributes that are no words about the product: its variants (their options are attributes
+# of their own) and the category paths, whose leaves ``attribute_texts`` names instead.
+_NOT_DESCRIPTIVE = frozenset({"variants", "categories"})
+_YES = frozenset({"yes", "true", "1"})
+_NO = frozenset({"no", "false", "0"})
 
 
 def collection_spec(
@@ -72,18 +78,51 @@ def collection_spec(
 def product_text(product: Product) -> str:
     """What the text vector of a product is computed from.
 
-    Title, keywords, category, brand and the start of the description: what shoppers'
-    words are compared with. Other-language titles are left to the keyword vector, as the
-    default encoder reads English only, and long descriptions are cut, as encoding time
-    grows with length while the first sentences say what the product is.
+    Title, keywords, category, brand, attributes (``attribute_texts``) and the start of the
+    description: what shoppers' words are compared with. Other-language titles are left to
+    the keyword vector, as the default encoder reads English only, and long descriptions are
+    cut, as encoding time grows with length while the first sentences say what the product
+    is.
     """
     parts = [product.title]
     if product.keywords:
         parts.append(", ".join(product.keywords))
     parts.extend(p for p in (product.category, product.brand) if p)
+    described = " ".join(". ".join(attribute_texts(product)).split()[:ATTRIBUTE_WORDS])
+    if described:
+        parts.append(described)
     if product.description:
         parts.append(" ".join(product.description.split()[:DESCRIPTION_WORDS]))
     return ". ".join(parts)
+
+
+def attribute_texts(product: Product) -> list[str]:
+    """The product's attributes as words: "Material: Wool, Fleece" for a value or a list of
+    them, the attribute's name for a flag that is set ("Eco collection"; one that is not
+    set says nothing), and the last step of each further category path ("Eco Friendly" of
+    "Collections > Eco Friendly"). Variants and nested values are left out."""
+    attributes = product.attributes or {}
+    texts = []
+    for key, value in attributes.items():
+        if key in _NOT_DESCRIPTIVE:
+            continue
+        name = key.replace("_", " ").strip().capitalize()
+        values = value if isinstance(value, list) else [value]
+        words = [str(v).strip() for v in values if isinstance(v, str | int | float)]
+        words = [w for w in words if w]
+        if not words:
+            continue
+        if len(words) == 1 and words[0].casefold() in _YES | _NO:
+            if words[0].casefold() in _YES:
+                texts.append(name)
+            continue
+        texts.append(f"{name}: {', '.join(words)}")
+    paths = attributes.get("categories")
+    if isinstance(paths, list):
+        further = (p for p in paths if isinstance(p, str) and p != product.category)
+        leaves = (p.rsplit(">", 1)[-1].strip() for p in further)
+        texts.extend(dict.fromkeys(leaf for leaf in leaves if leaf))
+    return texts
 
 
 def product_text_vectors(
@@ -192,6 +231,8 @@ def keyword_fields(product: Product) -> dict[str, list[str]]:
         "brand": [product.brand] if product.brand else [],
         "keywords": list(product.keywords),
         "category": [product.category] if product.category else [],
+        "attributes": attribute_texts(product),
+        "description": [product.description] if product.description else [],
         "skus": [product.sku, *variant_skus(product)],
     }
 

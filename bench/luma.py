@@ -260,7 +260,9 @@ def queries(products: list[Product], photos: dict[str, str]) -> Iterator[dict[st
     for product in products:
         names.setdefault(product.name, []).append(product.sku)
     for number, (name, skus) in enumerate(names.items(), start=1):
-        yield {"id": f"luma-name/{number:03d}", "task": "luma-name", "text": name, "relevant": skus}
+        # The name as the shop shows it, with the export's HTML escapes decoded ("CoolTech™").
+        text = html.unescape(name)
+        yield {"id": f"luma-name/{number:03d}", "task": "luma-name", "text": text, "relevant": skus}
     for number, product in enumerate(products, start=1):
         yield {
             "id": f"luma-sku/{number:03d}",

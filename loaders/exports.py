@@ -190,7 +190,8 @@ def _magento_product(row: RawRow, variants: list[tuple[str, dict[str, str], RawR
         )
     return {
         "sku": _value(row, "sku"),
-        "title": _value(row, "name"),
+        # Magento keeps names HTML-escaped too ("Cobalt CoolTech&trade; Fitness Short").
+        "title": html.unescape(_value(row, "name")),
         "description": _joined(
             html_text(_value(row, "short_description")), html_text(_value(row, "description"))
         ),

@@ -34,6 +34,8 @@ FIELD_WEIGHTS = {
     "brand": 1.5,
     "keywords": 1.0,
     "category": 1.0,
+    "attributes": 1.0,
+    "description": 0.5,
     "skus": 2.0,
 }
 

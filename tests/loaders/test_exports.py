@@ -97,6 +97,7 @@ def test_a_magento_export_loads_one_product_per_parent_with_its_variants(setting
     assert "has_options" not in attributes
 
     bag = product(settings, "24-MB01")
+    assert bag["title"] == "Joust Duffle Bag™"  # Magento's names are HTML-escaped too
     assert bag["brand"] == "Joust" and bag["stock"] == 7
     assert bag["description"] == "A roomy duffle.\n\nThe sporty Joust Duffle Bag can't be beat."
 
@@ -173,6 +174,20 @@ def test_an_export_row_that_breaks_a_native_rule_is_reported_by_its_line(setting
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "keyword"])
+def test_a_products_attributes_find_it(settings, tmp_path, mode):
+    # Words only the attributes carry: a climate, an activity, a further category's name.
+    images = pictures(tmp_path / "images", MAGENTO_PICTURES)
+    with loaded_catalog(settings, EXPORTS / "magento.csv", images) as loaded:
+        for query, expected in (
+            ("windy", "MH01"),
+            ("for the gym", "24-MB01"),
+            ("eco friendly", "MH01"),
+        ):
+            hits = loaded.service.search_text(query, mode=mode, limit=5)
+            assert hits and hits[0].payload["sku"] == expected, query
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword"])
 def test_a_variant_sku_finds_its_product_first(settings, tmp_path, mode):
     images = pictures(tmp_path / "images", SHOPIFY_PICTURES)
     with loaded_catalog(settings, EXPORTS / "shopify.csv", images) as loaded:
@@ -180,5 +195,5 @@ def test_a_variant_sku_finds_its_product_first(settings, tmp_path, mode):
             hits = loaded.service.search_text(query, mode=mode, limit=5)
             expected = "wool-beanie" if query == "WB-1" else "trail-runner"
             assert hits and hits[0].payload["sku"] == expected, query
-        # Part of a sku is no sku: nothing is put first for it.
-        assert not loaded.service.search_text("TR-10", mode="keyword", limit=5)
+        # Part of a sku is no sku: nothing is found by it ("TR-10" would find the size 10).
+        assert not loaded.service.search_text("TR-BLK", mode="keyword", limit=5)
