@@ -33,11 +33,14 @@ from backend.search.params import MAX_LIMIT, MODES
 from backend.settings import Settings
 from loaders.evaluation import (
     DEFAULT_MODES,
+    UnsoundEvaluation,
+    app_search,
     check_coverage,
     loaded_catalog,
     missing_warning,
     read_queries,
     run_queries,
+    with_tuning,
 )
 from loaders.fusion_training import TrainingConfig, train_head
 from loaders.jobs import run_worker
@@ -183,6 +186,12 @@ def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the report to this JSON file.",
 )
+@click.option(
+    "--tuning",
+    "tuning_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Search with the weights `vitrine tune --out` wrote (fitted on this catalog).",
+)
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 @click.pass_obj
 def eval_(
@@ -193,6 +202,7 @@ def eval_(
     modes: tuple[str, ...],
     k: int,
     out: Path | None,
+    tuning_file: Path | None,
     progress: bool,
 ) -> None:
     """Score search on labelled queries: Recall@1/5/10, MRR and nDCG@10 per task and mode.
@@ -213,6 +223,8 @@ def eval_(
                 sku = f" ({error.sku})" if error.sku else ""
                 click.echo(f"  {where}{sku}: {error.reason}", err=True)
             click.echo(loaded.summary.line())
+            if tuning_file is not None:
+                loaded = with_tuning(loaded, tuning_file)
             missing = check_coverage(loaded, query_set)
             if missing:
                 click.secho(f"warning: {missing_warning(missing)}", fg="yellow", err=True)
@@ -228,6 +240,78 @@ def eval_(
     click.echo(report.table())
     if out is not None:
         out.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
+
+
+@main.command()
+@click.option(
+    "--queries",
+    "queries_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Judged queries of this catalog (the format of `vitrine eval`).",
+)
+@click.option(
+    "--catalog",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Fit on this catalog loaded into a throwaway index instead of the deployment's.",
+)
+@images_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the weights (default: the deployment's <var>/tuning.json, "
+    "which its searches use).",
+)
+@click.option("--folds", default=2, show_default=True, type=click.IntRange(2, 10))
+@click.pass_obj
+def tune(
+    settings: Settings,
+    queries_path: Path,
+    catalog: Path | None,
+    images: Path | None,
+    out: Path | None,
+    folds: int,
+) -> None:
+    """Fit hybrid search's signal weights on this catalog's judged queries.
+
+    Each query is ranked by every signal once; weighted RRF weights are then fitted per query
+    bucket (cjk, foreign, long, short) on mean nDCG@10. Prints each bucket's score with equal
+    weights, fitted, and held out (fitted on the other folds). Hybrid searches use the weights
+    while the collection keeps its encoders; buckets too small to fit keep the rules.
+    """
+    from backend.index.compat import spec_record
+    from backend.search.tuning import save_tuning, tuning_path
+    from loaders.tuning import cross_validate, rank_queries, tuning_for
+
+    try:
+        query_set = read_queries(queries_path, settings=settings)
+        with ExitStack() as stack:
+            if catalog is not None:
+                loaded = stack.enter_context(loaded_catalog(settings, catalog, images))
+                service = loaded.service
+            else:
+                service = stack.enter_context(app_search(settings))
+            info = service.index.info()
+            if info is None or not service.index.count():
+                raise UnsoundEvaluation("the search index is empty: load a catalog first")
+            ranked = rank_queries(service, query_set.queries)
+            if not ranked:
+                raise UnsoundEvaluation(f"{queries_path} has no text queries to fit on")
+            tuning = tuning_for(ranked, spec_record(info.spec), source=str(queries_path))
+    except VitrineError as exc:
+        _fail(exc)
+    click.echo(f"{'bucket':8} {'n':>4} {'equal':>6} {'fitted':>6} {'held-out':>8}  weights")
+    for report in cross_validate(ranked, folds):
+        held = f"{report.held_out:.3f}" if report.held_out is not None else "n/a"
+        weights = tuning.for_bucket(report.bucket)
+        shown = ", ".join(f"{k} {v:g}" for k, v in weights.items()) if weights else "rules"
+        click.echo(
+            f"{report.bucket:8} {report.queries:>4} {report.equal:6.3f} {report.fitted:6.3f} "
+            f"{held:>8}  {shown}"
+        )
+    target = out or tuning_path(settings)
+    save_tuning(target, tuning)
+    click.echo(f"wrote {target}")
 
 
 @main.command()

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -300,21 +300,29 @@ def loaded_catalog(
     The service comes from ``backend.api.results.search_service`` inside an app made by
     ``create_app``, so it is the HTTP routes' search path; the folder is deleted on exit.
     """
+    with tempfile.TemporaryDirectory(prefix="vitrine-eval-") as folder:
+        scratch = throwaway_settings(settings, Path(folder) / "var")
+        summary = load_into(scratch, catalog_path, images_path, progress=progress)
+        with app_search(scratch) as service:
+            yield LoadedCatalog(catalog_path, scratch, summary, service)
+
+
+@contextmanager
+def app_search(settings: Settings) -> Iterator[SearchService]:
+    """The search service of the app ``create_app`` makes for these settings (the HTTP
+    routes' search path), its index and database closed on exit."""
     from backend.api.results import search_service
     from backend.app import create_app
     from backend.catalog.db import get_catalog
 
-    with tempfile.TemporaryDirectory(prefix="vitrine-eval-") as folder:
-        scratch = throwaway_settings(settings, Path(folder) / "var")
-        summary = load_into(scratch, catalog_path, images_path, progress=progress)
-        app = create_app(scratch)
-        try:
-            with app.app_context():
-                service = search_service()
-            yield LoadedCatalog(catalog_path, scratch, summary, service)
-        finally:
-            app.extensions["vitrine_index"].close()
-            get_catalog(app).engine.dispose()
+    app = create_app(settings)
+    try:
+        with app.app_context():
+            service = search_service()
+        yield service
+    finally:
+        app.extensions["vitrine_index"].close()
+        get_catalog(app).engine.dispose()
 
 
 class UnsoundEvaluation(VitrineError):
@@ -326,6 +334,23 @@ class UnsoundEvaluation(VitrineError):
 
 # Past this share of relevant skus missing from the loaded catalog, scores say nothing.
 MISSING_LIMIT = 0.5
+
+
+def with_tuning(loaded: LoadedCatalog, path: Path) -> LoadedCatalog:
+    """The loaded catalog searched with the weights stored at ``path`` (``vitrine tune``);
+    UnsoundEvaluation when they were fitted on a collection of other encoders."""
+    from backend.index.compat import spec_record
+    from backend.search.tuning import load_tuning
+
+    tuning = load_tuning(path)
+    info = loaded.service.index.info()
+    if tuning is None:
+        raise UnsoundEvaluation(f"{path} holds no tuning this version of Vitrine reads")
+    if info is None or not tuning.fits(spec_record(info.spec)):
+        raise UnsoundEvaluation(
+            f"{path} was fitted on a collection with other encoders than this one's"
+        )
+    return replace(loaded, service=replace(loaded.service, tuning=tuning))
 
 
 def check_coverage(loaded: LoadedCatalog, query_set: QuerySet) -> list[str]:

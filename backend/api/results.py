@@ -12,7 +12,8 @@ from backend.catalog import service as catalog
 from backend.catalog.db import get_session
 from backend.catalog.models import Product
 from backend.encoders.ext import get_encoders, get_fusion, get_multilingual
-from backend.index.ext import get_index
+from backend.index.compat import spec_record
+from backend.index.ext import get_index, get_spec
 from backend.index.port import Filters, Hit
 from backend.indexing import keyword_fields
 from backend.search import keywords
@@ -20,6 +21,7 @@ from backend.search.ext import get_search_defaults
 from backend.search.facets import compute_facets
 from backend.search.service import SearchService, SignalRank
 from backend.search.signals import Plan
+from backend.search.tuning import Tuning
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,15 @@ def search_service() -> SearchService:
         weights=defaults.weights,
         multilingual=get_multilingual(),
         coverage=defaults.coverage,
+        tuning=_fitting(defaults.tuning.current()),
     )
+
+
+def _fitting(tuning: Tuning | None) -> Tuning | None:
+    """The stored tuning when it was fitted on the collection this app searches."""
+    if tuning is None or not tuning.fits(spec_record(get_spec())):
+        return None
+    return tuning
 
 
 def run_search(

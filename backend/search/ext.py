@@ -13,6 +13,7 @@ from backend.errors import ConfigurationError, InvalidRequest
 from backend.search.service import HeadCoverage
 from backend.search.signals import check_weights, parse_weights
 from backend.search.translate import Glossary
+from backend.search.tuning import TuningFile, tuning_path
 
 EXTENSION = "vitrine_search"
 
@@ -26,6 +27,7 @@ class SearchDefaults:
     candidates: int
     glossary: Glossary | None
     coverage: HeadCoverage  # how much of the index the fusion head knows, shared by searches
+    tuning: TuningFile  # the weights ``vitrine tune`` fitted on this catalog, if any
 
 
 def init_app(app: Flask) -> None:
@@ -43,6 +45,7 @@ def init_app(app: Flask) -> None:
         candidates=settings.search_candidates,
         glossary=glossary_from_settings(settings, text),
         coverage=HeadCoverage(),
+        tuning=TuningFile(tuning_path(settings)),
     )
 
 

@@ -41,15 +41,16 @@ from backend.indexing import (
 from backend.search import keywords
 from backend.search.signals import Plan, Signal, weighted
 from backend.search.translate import Glossary
+from backend.search.tuning import LONG_QUERY_WORDS, Tuning, bucket
 
 SIMILAR_USING = ("text", "image", "fused")
 IMAGE_MODES = ("image", "fused", "hybrid")
 DEFAULT_IMAGE_MODE = "hybrid"
 NO_FILTERS = Filters()
-# Hybrid's choice of signals for a query (measured on data/eval, docs/benchmarks.md): a query
-# of this many words or more describes a product rather than naming it...
-LONG_QUERY_WORDS = 6
-# ...and one whose typed terms the best keyword match carries at least this share of names it.
+# Hybrid's choice of signals for a query without fitted weights (measured on data/eval,
+# docs/benchmarks.md): a query of LONG_QUERY_WORDS words or more describes a product rather
+# than naming it, and one whose typed terms the best keyword match carries at least this
+# share names it.
 NAMING_COVERAGE = 0.5
 # Searches that choose their own signals (hybrid, a picture's hybrid, "more like this",
 # recommendations) use the fused vector only while the head was trained on every indexed
@@ -173,6 +174,8 @@ class SearchService:
     weights: Mapping[str, float] = field(default_factory=dict)
     multilingual: MultilingualEncoder | None = None
     coverage: HeadCoverage = field(default_factory=HeadCoverage)
+    # Weights fitted on this catalog (``vitrine tune``), used while they fit the collection.
+    tuning: Tuning | None = None
 
     # -- one call from words or a picture to hits (the evaluation harness) ------------------
 
@@ -238,8 +241,11 @@ class SearchService:
                 "without one (VITRINE_MULTILINGUAL=none)"
             )
         automatic = mode == "hybrid" and self._automatic(weights)
+        # Fitted weights are RRF weights: a request naming another fusion gets the rules.
+        fitted = self._fitted(q) if automatic and fusion in (None, "rrf") else None
         english = self.glossary.english(q) if self.glossary is not None else None
-        coverage = self._coverage(q) if automatic or english is not None else 0.0
+        wants_coverage = (automatic and fitted is None) or english is not None
+        coverage = self._coverage(q) if wants_coverage else 0.0
         if english is not None and self._is_tag(self._length(q, english), coverage):
             assert self.glossary is not None
             english = self.glossary.english(q, carried=self._catalog_senses())
@@ -257,7 +263,10 @@ class SearchService:
             left_out = self.head_left_out()
             if left_out is not None:
                 names.remove("fused")
-            names, why = self._choose(names, q, english=english, coverage=coverage)
+            if fitted is not None:
+                names, why, fusion, weights = self._fitted_choice(names, *fitted)
+            else:
+                names, why = self._choose(names, q, english=english, coverage=coverage)
             if left_out is not None:
                 why = f"{why}; {left_out}"
         elif mode == "hybrid":
@@ -472,6 +481,38 @@ class SearchService:
         catalog's Chinese titles, and the senses a catalog carries misread a description's
         ordinary words ("看" as "watch"; docs/benchmarks.md)."""
         return words < LONG_QUERY_WORDS and coverage < NAMING_COVERAGE
+
+    def _fitted(self, q: str) -> tuple[str, Mapping[str, float]] | None:
+        """The query's bucket and the weights ``vitrine tune`` fitted for it, or None when
+        there is no tuning, or none for that bucket."""
+        if self.tuning is None:
+            return None
+        name = bucket(q, self.glossary)
+        found = self.tuning.for_bucket(name)
+        return None if found is None else (name, found)
+
+    @staticmethod
+    def _fitted_choice(
+        names: list[str], bucket_name: str, fitted: Mapping[str, float]
+    ) -> tuple[list[str], str, str, dict[str, float]]:
+        """The signals, why, fusion and weights of a hybrid search under fitted weights: the
+        signals weighted above 0 that the deployment has, fused by weighted RRF."""
+        kept = [n for n in names if fitted.get(n, 0.0) > 0] or names
+        weights = {n: fitted.get(n, 1.0) for n in kept}
+        shown = ", ".join(f"{n} {weights[n]:g}" for n in kept)
+        why = f"weights fitted on this catalog for {bucket_name} queries: {shown}"
+        return kept, why, "rrf", weights
+
+    def signal_plans(self, q: str) -> list[Signal]:
+        """Every signal this deployment can compute for the words, as hybrid search would
+        encode them (the gloss for an English-only encoder): what ``vitrine tune`` ranks each
+        query by before it fits the weights."""
+        english = self.glossary.english(q) if self.glossary is not None else None
+        if english is not None and self._is_tag(self._length(q, english), self._coverage(q)):
+            assert self.glossary is not None
+            english = self.glossary.english(q, carried=self._catalog_senses())
+        names = [n for n in ("keywords", "text", "fused", *LATER_SIGNALS) if self._has_signal(n)]
+        return self._text_signals(names, q, english=english)
 
     def _choose(
         self, names: list[str], q: str, *, english: str | None, coverage: float

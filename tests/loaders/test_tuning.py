@@ -1,0 +1,132 @@
+"""`vitrine tune` fits hybrid search's weights on a catalog's judged queries, and the
+deployment's hybrid searches then rank with them; weights fitted on other encoders are not
+used."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from backend.app import create_app
+from backend.search.tuning import tuning_path
+from loaders.cli import main
+from loaders.pipeline import load_into
+from loaders.tuning import RankedQuery, fit_weights, mean_ndcg
+from tests.api.conftest import csv_bytes, demo_rows
+from tests.conftest import DEMO
+
+ROWS = 60
+
+
+@pytest.fixture
+def shop(settings, tmp_path):
+    """The first ROWS demo products loaded, and judged queries: each tag some of them carry
+    (short queries), each relevant to the products tagged so."""
+    rows = demo_rows(ROWS)
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_bytes(csv_bytes(rows))
+    summary = load_into(settings, catalog, DEMO / "images")
+    assert summary.failed == 0
+    tagged: dict[str, list[str]] = {}
+    for row in rows:
+        for tag in row["keywords"].split("|"):
+            tagged.setdefault(tag, []).append(row["sku"])
+    queries = tmp_path / "judged.jsonl"
+    lines = [
+        json.dumps({"id": f"tag/{i}", "task": "tag", "text": tag, "relevant": skus})
+        for i, (tag, skus) in enumerate(sorted(tagged.items())[:12])
+    ]
+    queries.write_text("\n".join(lines) + "\n")
+    return settings, queries
+
+
+def search(settings, query: str) -> dict:
+    app = create_app(settings)
+    try:
+        response = app.test_client().get(f"/api/search?{query}")
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+    finally:
+        app.extensions["vitrine_index"].close()
+
+
+def test_tuned_weights_rank_the_deployments_hybrid_searches(shop, settings_env):
+    settings, queries = shop
+    result = CliRunner().invoke(main, ["tune", "--queries", str(queries)], env=settings_env)
+    assert result.exit_code == 0, result.output
+    assert "short" in result.stdout and "held-out" in result.stdout
+    stored = json.loads(tuning_path(settings).read_text())
+    fitted = stored["weights"]["short"]
+
+    body = search(settings, "q=umbrella&limit=10")
+    assert "fitted on this catalog for short queries" in body["query"]["signals_why"]
+    # The same page as asking for those weights by hand.
+    weights = ",".join(f"{name}:{w:g}" for name, w in fitted.items())
+    by_hand = search(settings, f"q=umbrella&limit=10&fusion=rrf&weights={quote(weights)}")
+    assert [h["sku"] for h in body["results"]] == [h["sku"] for h in by_hand["results"]]
+
+
+def test_weights_fitted_on_other_encoders_are_not_used(shop, settings_env, tmp_path):
+    settings, queries = shop
+    out = tmp_path / "tuning.json"
+    result = CliRunner().invoke(
+        main, ["tune", "--queries", str(queries), "--out", str(out)], env=settings_env
+    )
+    assert result.exit_code == 0, result.output
+    stored = json.loads(out.read_text())
+    stored["collection"]["encoders"]["text"] = "some-other-encoder"
+    tuning_path(settings).write_text(json.dumps(stored))
+
+    body = search(settings, "q=umbrella&limit=10")
+    assert "fitted" not in body["query"].get("signals_why", "")
+
+    out.write_text(json.dumps(stored))
+    catalog = tmp_path / "catalog.csv"
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--catalog",
+            str(catalog),
+            "--images",
+            str(DEMO / "images"),
+            "--queries",
+            str(queries),
+            "--tuning",
+            str(out),
+            "--modes",
+            "hybrid",
+            "--no-progress",
+        ],
+        env=settings_env,
+    )
+    assert result.exit_code != 0
+    assert "other encoders" in result.stderr
+
+
+def test_tune_needs_a_loaded_catalog(settings_env, tmp_path):
+    queries = tmp_path / "judged.jsonl"
+    queries.write_text(json.dumps({"id": "q", "task": "t", "text": "hat", "relevant": ["X"]}))
+    result = CliRunner().invoke(main, ["tune", "--queries", str(queries)], env=settings_env)
+    assert result.exit_code != 0
+    assert "load a catalog first" in result.stderr
+
+
+def ranked(name: str, good: list[int], bad: list[int]) -> RankedQuery:
+    """A query with two candidates, the relevant one at rank good[i] in signal i and the
+    other at bad[i]."""
+    terms = np.array([[1 / (60 + r) for r in bad], [1 / (60 + r) for r in good]])
+    return RankedQuery(name, "short", ("a", "b"), terms, np.array([0.0, 1.0]), 1.0)
+
+
+def test_the_fit_weighs_the_signal_that_ranks_the_right_product_first():
+    # Signal a ranks the relevant product first every time; b ranks it second.
+    queries = [ranked(f"q{i}", good=[1, 2], bad=[2, 1]) for i in range(6)]
+    assert mean_ndcg(queries, {"a": 1.0, "b": 1.0}) < 1.0  # a tie, broken against it
+    weights = fit_weights(queries)
+    assert weights["a"] > weights["b"]
+    assert mean_ndcg(queries, weights) == pytest.approx(1.0)
