@@ -63,6 +63,14 @@ images_option = click.option(
     help="Folder or .zip holding the images the rows name.",
 )
 
+queries_option = click.option(
+    "--queries",
+    "queries_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Labelled queries: one JSON object a line (id, task, text or image, relevant).",
+)
+
 
 def _require_migrated(settings: Settings) -> None:
     if not db.is_up_to_date(settings.database_url):
@@ -159,13 +167,7 @@ def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
     help="Catalog (.csv or .jsonl) to load into a throwaway index.",
 )
 @images_option
-@click.option(
-    "--queries",
-    "queries_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Labelled queries: one JSON object a line (id, task, text or image, relevant).",
-)
+@queries_option
 @click.option(
     "--modes",
     default=",".join(DEFAULT_MODES),
@@ -243,13 +245,7 @@ def eval_(
 
 
 @main.command()
-@click.option(
-    "--queries",
-    "queries_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Judged queries of this catalog (the format of `vitrine eval`).",
-)
+@queries_option
 @click.option(
     "--catalog",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -275,9 +271,10 @@ def tune(
     """Fit hybrid search's signal weights on this catalog's judged queries.
 
     Each query is ranked by every signal once; weighted RRF weights are then fitted per query
-    bucket (cjk, foreign, long, short) on mean nDCG@10. Prints each bucket's score with equal
-    weights, fitted, and held out (fitted on the other folds). Hybrid searches use the weights
-    while the collection keeps its encoders; buckets too small to fit keep the rules.
+    bucket (cjk, foreign, long, short) on mean nDCG@10. Prints each bucket's score under the
+    rules, with equal weights, fitted, and held out (fitted on the other folds). A bucket gets
+    its weights only when the held-out score beats the rules'; hybrid searches use them while
+    the collection keeps its encoders.
     """
     from backend.index.compat import spec_record
     from backend.search.tuning import save_tuning, tuning_path
@@ -297,17 +294,20 @@ def tune(
             ranked = rank_queries(service, query_set.queries)
             if not ranked:
                 raise UnsoundEvaluation(f"{queries_path} has no text queries to fit on")
-            tuning = tuning_for(ranked, spec_record(info.spec), source=str(queries_path))
+            reports = cross_validate(ranked, folds)
+            tuning = tuning_for(ranked, reports, spec_record(info.spec), source=str(queries_path))
     except VitrineError as exc:
         _fail(exc)
-    click.echo(f"{'bucket':8} {'n':>4} {'equal':>6} {'fitted':>6} {'held-out':>8}  weights")
-    for report in cross_validate(ranked, folds):
+    click.echo(
+        f"{'bucket':8} {'n':>4} {'rules':>6} {'equal':>6} {'fitted':>6} {'held-out':>8}  uses"
+    )
+    for report in reports:
         held = f"{report.held_out:.3f}" if report.held_out is not None else "n/a"
         weights = tuning.for_bucket(report.bucket)
-        shown = ", ".join(f"{k} {v:g}" for k, v in weights.items()) if weights else "rules"
+        shown = ", ".join(f"{k} {v:g}" for k, v in weights.items()) if weights else "the rules"
         click.echo(
-            f"{report.bucket:8} {report.queries:>4} {report.equal:6.3f} {report.fitted:6.3f} "
-            f"{held:>8}  {shown}"
+            f"{report.bucket:8} {report.queries:>4} {report.rules:6.3f} {report.equal:6.3f} "
+            f"{report.fitted:6.3f} {held:>8}  {shown}"
         )
     target = out or tuning_path(settings)
     save_tuning(target, tuning)

@@ -4,15 +4,15 @@ Each judged query is ranked once by every signal the deployment computes (the en
 lists, as deep as a hybrid search's prefetches); weighted RRF over those lists is then
 computed here for any weights, so fitting is a search over weights with no engine call.
 Weights are fitted per bucket (``backend.search.tuning.bucket``) by coordinate ascent on
-mean nDCG@10 from equal weights, over ``GRID``; a bucket with fewer than ``MIN_QUERIES``
-queries gets none and keeps the rules. ``cross_validate`` says how the fit does on queries it
-did not see.
+mean nDCG@10 from equal weights, over ``GRID``. A bucket keeps the rules (``SearchService``'s
+own choice of signals) unless weights fitted on some folds of its queries beat the rules on
+the others (``cross_validate``); one with fewer than ``MIN_QUERIES`` queries always does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,8 +21,9 @@ from backend.index.port import Hit
 from backend.search.service import SearchService
 from backend.search.tuning import Tuning, bucket
 from loaders.evaluation import EvalQuery
+from loaders.metrics import ndcg_at
 
-RRF_K = 60  # the engines' (backend.index.edge / qdrant)
+RRF_K = 60  # the k both adapters give the engine (backend.index.edge / qdrant)
 GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 ROUNDS = 3
 MIN_QUERIES = 5
@@ -31,14 +32,15 @@ K = 10
 
 @dataclass(frozen=True)
 class RankedQuery:
-    """One judged query ranked by each signal: candidates' per-signal RRF terms and gains."""
+    """One judged query ranked by each signal: candidates' per-signal ranks and gains."""
 
     id: str
     bucket: str
     signals: tuple[str, ...]
-    terms: NDArray[np.float64]  # candidates x signals: 1 / (RRF_K + rank), 0 where unranked
+    ranks: NDArray[np.float64]  # candidates x signals: rank from 1, 0 where unranked
     gains: NDArray[np.float64]  # candidates: grade (0: not relevant)
     ideal: float  # the best DCG@K possible
+    rules: float = 0.0  # nDCG@K of the hybrid search the rules plan (no fitted weights)
 
     def ndcg(self, weights: Mapping[str, float]) -> float:
         """nDCG@K of weighted RRF over this query's signals."""
@@ -48,6 +50,7 @@ class RankedQuery:
 def rank_queries(service: SearchService, queries: Iterable[EvalQuery]) -> list[RankedQuery]:
     """Each text query ranked by every signal the deployment has (picture queries skipped)."""
     ranked = []
+    by_rules = replace(service, tuning=None)
     for query in queries:
         if not query.text:
             continue
@@ -56,37 +59,41 @@ def rank_queries(service: SearchService, queries: Iterable[EvalQuery]) -> list[R
             runs[signal.name] = service.index.search(
                 signal.query, filters=query.filters, limit=service.candidates
             )
-        ranked.append(_ranked(query, bucket(query.text, service.glossary), runs))
+        hits = by_rules.search_text(query.text, filters=query.filters, limit=K)
+        rules = ndcg_at([str(h.payload["sku"]) for h in hits], query.graded(), K)
+        ranked.append(_ranked(query, bucket(query.text, service.glossary), runs, rules))
     return ranked
 
 
-def _ranked(query: EvalQuery, bucket_name: str, runs: Mapping[str, Sequence[Hit]]) -> RankedQuery:
+def _ranked(
+    query: EvalQuery, bucket_name: str, runs: Mapping[str, Sequence[Hit]], rules: float
+) -> RankedQuery:
     signals = tuple(runs)
     skus = list(dict.fromkeys(str(h.payload["sku"]) for hits in runs.values() for h in hits))
     row = {sku: i for i, sku in enumerate(skus)}
-    terms = np.zeros((len(skus), len(signals)))
+    ranks = np.zeros((len(skus), len(signals)))
     for column, name in enumerate(signals):
         for rank, hit in enumerate(runs[name], start=1):
-            terms[row[str(hit.payload["sku"])], column] = 1.0 / (RRF_K + rank)
+            ranks[row[str(hit.payload["sku"])], column] = rank
     grades = query.graded()
     gains = np.array([grades.get(sku, 0.0) for sku in skus])
     best = sorted((g for g in grades.values() if g > 0), reverse=True)[:K]
     ideal = sum(g / np.log2(r + 2) for r, g in enumerate(best))
-    return RankedQuery(query.id, bucket_name, signals, terms, gains, float(ideal))
+    return RankedQuery(query.id, bucket_name, signals, ranks, gains, float(ideal), rules)
 
 
 class _Stacked:
-    """Queries' candidate terms in one array (queries x candidates x signals, zero-padded), so
+    """Queries' candidate ranks in one array (queries x candidates x signals, zero-padded), so
     that one weighting scores them all at once."""
 
     def __init__(self, queries: Sequence[RankedQuery]) -> None:
         self.signals = list(dict.fromkeys(s for q in queries for s in q.signals))
         depth = max((len(q.gains) for q in queries), default=0)
-        self.terms = np.zeros((len(queries), depth, len(self.signals)))
+        self.ranks = np.zeros((len(queries), depth, len(self.signals)))
         self.gains = np.zeros((len(queries), depth))
         for i, query in enumerate(queries):
             for column, name in enumerate(query.signals):
-                self.terms[i, : len(query.gains), self.signals.index(name)] = query.terms[:, column]
+                self.ranks[i, : len(query.gains), self.signals.index(name)] = query.ranks[:, column]
             self.gains[i, : len(query.gains)] = query.gains
         self.ideal = np.array([q.ideal for q in queries])
         self.discount = 1.0 / np.log2(np.arange(2, K + 2))
@@ -96,7 +103,11 @@ class _Stacked:
         if not len(self.ideal):
             return np.zeros(0)
         w = np.array([weights.get(s, 0.0) for s in self.signals])
-        scores = self.terms @ w
+        # The engines' weighted RRF (Qdrant's ``position_score``): a hit at rank r of a signal
+        # weighted w scores 1 / (r / w + k - 1); a signal weighted 0 takes no part.
+        counted = (self.ranks > 0) & (w > 0)
+        spread = self.ranks / np.where(w > 0, w, 1.0)
+        scores = np.where(counted, 1.0 / (spread + RRF_K - 1), 0.0).sum(axis=2)
         top = np.argsort(-scores, axis=1, kind="stable")[:, :K]
         retrieved = np.take_along_axis(scores, top, axis=1) > 0
         gains = np.take_along_axis(self.gains, top, axis=1) * retrieved
@@ -141,31 +152,26 @@ def by_bucket(queries: Iterable[RankedQuery]) -> dict[str, list[RankedQuery]]:
     return groups
 
 
-def fit(queries: Sequence[RankedQuery]) -> dict[str, dict[str, float]]:
-    """Weights per bucket with at least MIN_QUERIES queries."""
-    return {
-        name: fit_weights(group)
-        for name, group in by_bucket(queries).items()
-        if len(group) >= MIN_QUERIES
-    }
-
-
 @dataclass(frozen=True)
 class BucketReport:
-    """How one bucket's queries score: equal weights, and the fit in and out of sample."""
+    """How one bucket's queries score: under the rules, with equal weights, and with the fit
+    in and out of sample."""
 
     bucket: str
     queries: int
+    rules: float
     equal: float
     fitted: float
     held_out: float | None  # mean over folds of the fit on the other folds; None: too few
 
 
 def cross_validate(queries: Sequence[RankedQuery], folds: int = 2) -> list[BucketReport]:
-    """Per bucket: nDCG@K with equal weights, with weights fitted on all of them, and on each
-    fold with weights fitted on the others (queries dealt to folds in turn)."""
+    """Per bucket: nDCG@K under the rules, with equal weights, with weights fitted on all of
+    them, and on each fold with weights fitted on the others (queries dealt to folds in
+    turn)."""
     reports = []
     for name, group in sorted(by_bucket(queries).items()):
+        rules = sum(q.rules for q in group) / len(group)
         equal = mean_ndcg(group, dict.fromkeys(group[0].signals, 1.0))
         fitted = mean_ndcg(group, fit_weights(group)) if len(group) >= MIN_QUERIES else equal
         held_out = None
@@ -176,15 +182,26 @@ def cross_validate(queries: Sequence[RankedQuery], folds: int = 2) -> list[Bucke
                 train = [q for i, q in enumerate(group) if i % folds != fold]
                 scores.extend(_Stacked(test).ndcgs(fit_weights(train)))
             held_out = sum(scores) / len(scores)
-        reports.append(BucketReport(name, len(group), equal, fitted, held_out))
+        reports.append(BucketReport(name, len(group), rules, equal, fitted, held_out))
     return reports
 
 
 def tuning_for(
-    queries: Sequence[RankedQuery], collection: Mapping[str, object], *, source: str
+    queries: Sequence[RankedQuery],
+    reports: Sequence[BucketReport],
+    collection: Mapping[str, object],
+    *,
+    source: str,
 ) -> Tuning:
-    """The tuning fitted on the queries, for the collection they were ranked in."""
-    weights = fit(queries)
+    """The tuning for the collection the queries were ranked in: weights fitted on all of a
+    bucket's queries, for each bucket whose held-out fit beat the rules (``cross_validate``'s
+    ``reports``); the other buckets keep the rules."""
+    groups = by_bucket(queries)
+    weights = {
+        r.bucket: fit_weights(groups[r.bucket])
+        for r in reports
+        if r.held_out is not None and r.held_out > r.rules
+    }
     return Tuning(
         weights=weights,
         collection=dict(collection),

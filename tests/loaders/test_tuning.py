@@ -54,30 +54,50 @@ def search(settings, query: str) -> dict:
         app.extensions["vitrine_index"].close()
 
 
-def test_tuned_weights_rank_the_deployments_hybrid_searches(shop, settings_env):
-    settings, queries = shop
-    result = CliRunner().invoke(main, ["tune", "--queries", str(queries)], env=settings_env)
+def tune(settings_env, queries, *extra) -> str:
+    result = CliRunner().invoke(main, ["tune", "--queries", str(queries), *extra], env=settings_env)
     assert result.exit_code == 0, result.output
-    assert "short" in result.stdout and "held-out" in result.stdout
-    stored = json.loads(tuning_path(settings).read_text())
-    fitted = stored["weights"]["short"]
+    return result.stdout
+
+
+def test_tune_keeps_the_rules_where_its_fit_does_not_beat_them_held_out(shop, settings_env):
+    settings, queries = shop
+    table = tune(settings_env, queries).splitlines()
+    assert table[0].split()[:6] == ["bucket", "n", "rules", "equal", "fitted", "held-out"]
+    stored = json.loads(tuning_path(settings).read_text())["weights"]
+    rows = [line.split() for line in table[1:] if not line.startswith("wrote")]
+    assert rows
+    for name, _, rules, _, _, held_out, *uses in rows:
+        beats = held_out != "n/a" and float(held_out) > float(rules)
+        assert (name in stored) == beats, (name, rules, held_out)
+        assert (uses == ["the", "rules"]) == (not beats)
+
+
+def test_stored_weights_rank_the_deployments_hybrid_searches(shop, settings_env, tmp_path):
+    settings, queries = shop
+    fitted = tmp_path / "fitted.json"
+    tune(settings_env, queries, "--out", str(fitted))
+    stored = json.loads(fitted.read_text())
+    weights = {"keywords": 2.0, "text": 0.5, "fused": 1.0, "multilingual": 0.25}
+    stored["weights"] = {"short": weights}
+    tuning_path(settings).write_text(json.dumps(stored))
 
     body = search(settings, "q=umbrella&limit=10")
     assert "fitted on this catalog for short queries" in body["query"]["signals_why"]
     # The same page as asking for those weights by hand.
-    weights = ",".join(f"{name}:{w:g}" for name, w in fitted.items())
-    by_hand = search(settings, f"q=umbrella&limit=10&fusion=rrf&weights={quote(weights)}")
+    named = ",".join(f"{name}:{w:g}" for name, w in weights.items())
+    by_hand = search(settings, f"q=umbrella&limit=10&fusion=rrf&weights={quote(named)}")
     assert [h["sku"] for h in body["results"]] == [h["sku"] for h in by_hand["results"]]
+    # A Chinese query is no short English one: its bucket has no weights, the rules plan it.
+    assert "fitted" not in search(settings, "q=雨伞&limit=10")["query"].get("signals_why", "")
 
 
 def test_weights_fitted_on_other_encoders_are_not_used(shop, settings_env, tmp_path):
     settings, queries = shop
     out = tmp_path / "tuning.json"
-    result = CliRunner().invoke(
-        main, ["tune", "--queries", str(queries), "--out", str(out)], env=settings_env
-    )
-    assert result.exit_code == 0, result.output
+    tune(settings_env, queries, "--out", str(out))
     stored = json.loads(out.read_text())
+    stored["weights"] = {"short": {"keywords": 1.0, "text": 1.0}}
     stored["collection"]["encoders"]["text"] = "some-other-encoder"
     tuning_path(settings).write_text(json.dumps(stored))
 
@@ -119,8 +139,8 @@ def test_tune_needs_a_loaded_catalog(settings_env, tmp_path):
 def ranked(name: str, good: list[int], bad: list[int]) -> RankedQuery:
     """A query with two candidates, the relevant one at rank good[i] in signal i and the
     other at bad[i]."""
-    terms = np.array([[1 / (60 + r) for r in bad], [1 / (60 + r) for r in good]])
-    return RankedQuery(name, "short", ("a", "b"), terms, np.array([0.0, 1.0]), 1.0)
+    ranks = np.array([bad, good], dtype=float)
+    return RankedQuery(name, "short", ("a", "b"), ranks, np.array([0.0, 1.0]), 1.0)
 
 
 def test_the_fit_weighs_the_signal_that_ranks_the_right_product_first():
