@@ -270,10 +270,10 @@ def tune(
 ) -> None:
     """Fit hybrid search's signal weights on this catalog's judged queries.
 
-    Each query is ranked by every signal once; weighted RRF weights are then fitted per query
-    bucket (cjk, foreign, long, short) on mean nDCG@10. Prints each bucket's score under the
-    rules, with equal weights, fitted, and held out (fitted on the other folds). A bucket gets
-    its weights only when the held-out score beats the rules'; hybrid searches use them while
+    Each query is ranked by every signal once; weights for RRF and for DBSF are then fitted
+    per query bucket (cjk, foreign, long, short) on mean nDCG@10. Prints each bucket's score
+    under the rules and each fusion's held-out score (fitted on the other folds). A bucket gets
+    the better fusion's weights only when that beats the rules; hybrid searches use them while
     the collection keeps its encoders.
     """
     from backend.index.compat import spec_record
@@ -298,17 +298,16 @@ def tune(
             tuning = tuning_for(ranked, reports, spec_record(info.spec), source=str(queries_path))
     except VitrineError as exc:
         _fail(exc)
-    click.echo(
-        f"{'bucket':8} {'n':>4} {'rules':>6} {'equal':>6} {'fitted':>6} {'held-out':>8}  uses"
-    )
+    click.echo(f"{'bucket':8} {'n':>4} {'rules':>6} {'rrf':>6} {'dbsf':>6}  uses (held out)")
     for report in reports:
-        held = f"{report.held_out:.3f}" if report.held_out is not None else "n/a"
+        held = [report.held_out.get(f) for f in ("rrf", "dbsf")]
+        shown = " ".join(f"{h:6.3f}" if h is not None else f"{'n/a':>6}" for h in held)
         weights = tuning.for_bucket(report.bucket)
-        shown = ", ".join(f"{k} {v:g}" for k, v in weights.items()) if weights else "the rules"
-        click.echo(
-            f"{report.bucket:8} {report.queries:>4} {report.rules:6.3f} {report.equal:6.3f} "
-            f"{report.fitted:6.3f} {held:>8}  {shown}"
-        )
+        uses = "the rules"
+        if weights:
+            listed = ", ".join(f"{k} {v:g}" for k, v in weights.items())
+            uses = f"{tuning.fusion(report.bucket)}: {listed}"
+        click.echo(f"{report.bucket:8} {report.queries:>4} {report.rules:6.3f} {shown}  {uses}")
     target = out or tuning_path(settings)
     save_tuning(target, tuning)
     click.echo(f"wrote {target}")

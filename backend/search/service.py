@@ -241,8 +241,10 @@ class SearchService:
                 "without one (VITRINE_MULTILINGUAL=none)"
             )
         automatic = mode == "hybrid" and self._automatic(weights)
-        # Fitted weights are RRF weights: a request naming another fusion gets the rules.
-        fitted = self._fitted(q) if automatic and fusion in (None, "rrf") else None
+        # A request naming another fusion than the fitted one gets the rules.
+        fitted = self._fitted(q) if automatic else None
+        if fitted is not None and fusion not in (None, fitted[2]):
+            fitted = None
         english = self.glossary.english(q) if self.glossary is not None else None
         wants_coverage = (automatic and fitted is None) or english is not None
         coverage = self._coverage(q) if wants_coverage else 0.0
@@ -482,26 +484,26 @@ class SearchService:
         ordinary words ("看" as "watch"; docs/benchmarks.md)."""
         return words < LONG_QUERY_WORDS and coverage < NAMING_COVERAGE
 
-    def _fitted(self, q: str) -> tuple[str, Mapping[str, float]] | None:
-        """The query's bucket and the weights ``vitrine tune`` fitted for it, or None when
-        there is no tuning, or none for that bucket."""
+    def _fitted(self, q: str) -> tuple[str, Mapping[str, float], str] | None:
+        """The query's bucket and the weights and fusion ``vitrine tune`` fitted for it, or
+        None when there is no tuning, or the bucket keeps the rules."""
         if self.tuning is None:
             return None
         name = bucket(q, self.glossary)
         found = self.tuning.for_bucket(name)
-        return None if found is None else (name, found)
+        return None if found is None else (name, found, self.tuning.fusion(name))
 
     @staticmethod
     def _fitted_choice(
-        names: list[str], bucket_name: str, fitted: Mapping[str, float]
+        names: list[str], bucket_name: str, fitted: Mapping[str, float], fusion: str
     ) -> tuple[list[str], str, str, dict[str, float]]:
         """The signals, why, fusion and weights of a hybrid search under fitted weights: the
-        signals weighted above 0 that the deployment has, fused by weighted RRF."""
+        signals weighted above 0 that the deployment has, fused as fitted."""
         kept = [n for n in names if fitted.get(n, 0.0) > 0] or names
         weights = {n: fitted.get(n, 1.0) for n in kept}
         shown = ", ".join(f"{n} {weights[n]:g}" for n in kept)
-        why = f"weights fitted on this catalog for {bucket_name} queries: {shown}"
-        return kept, why, "rrf", weights
+        why = f"weights fitted on this catalog for {bucket_name} queries ({fusion}): {shown}"
+        return kept, why, fusion, weights
 
     def signal_plans(self, q: str) -> list[Signal]:
         """Every signal this deployment can compute for the words, as hybrid search would

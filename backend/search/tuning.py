@@ -1,4 +1,4 @@
-"""Fitted fusion: per-signal RRF weights learnt for one catalog (``vitrine tune``).
+"""Fitted fusion: per-signal weights learnt for one catalog (``vitrine tune``).
 
 A query falls in one ``bucket`` by features computed from its text alone (script, whether
 the English encoder reads it, length), and each bucket has its own weights: the hand rules
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.index.port import FUSIONS
 from backend.search import keywords
 from backend.search.translate import Glossary
 from backend.settings import Settings
@@ -44,15 +45,20 @@ def bucket(q: str, glossary: Glossary | None) -> str:
 
 @dataclass(frozen=True)
 class Tuning:
-    """Per-bucket signal weights for RRF, fitted on one collection."""
+    """Per-bucket signal weights and fusion (RRF or DBSF), fitted on one collection."""
 
     weights: Mapping[str, Mapping[str, float]]  # bucket -> signal -> weight (0: left out)
     collection: Mapping[str, Any]  # the spec record of the collection it was fitted on
+    fusions: Mapping[str, str] = field(default_factory=dict)  # bucket -> fusion (default rrf)
     fitted_on: Mapping[str, Any] = field(default_factory=dict)  # queries, scores: for people
 
     def for_bucket(self, name: str) -> Mapping[str, float] | None:
-        """The bucket's weights, or None when the fit had no query of that bucket."""
+        """The bucket's weights, or None when it keeps the rules."""
         return self.weights.get(name)
+
+    def fusion(self, name: str) -> str:
+        """The fusion the bucket's weights were fitted for."""
+        return self.fusions.get(name, "rrf")
 
     def fits(self, collection: Mapping[str, Any]) -> bool:
         """Whether it was fitted on a collection of this shape and these encoders; a fusion
@@ -63,8 +69,8 @@ class Tuning:
         """The stored form."""
         return {
             "version": TUNING_VERSION,
-            "fusion": "rrf",
             "weights": {b: dict(w) for b, w in self.weights.items()},
+            "fusions": dict(self.fusions),
             "collection": dict(self.collection),
             "fitted_on": dict(self.fitted_on),
         }
@@ -119,8 +125,14 @@ def load_tuning(path: Path) -> Tuning | None:
         for b, ws in dict(raw.get("weights", {})).items()
         if b in BUCKETS
     }
+    fusions = {
+        str(b): str(f)
+        for b, f in dict(raw.get("fusions", {})).items()
+        if b in weights and f in FUSIONS
+    }
     return Tuning(
         weights=weights,
+        fusions=fusions,
         collection=dict(raw.get("collection", {})),
         fitted_on=dict(raw.get("fitted_on", {})),
     )

@@ -63,30 +63,43 @@ def tune(settings_env, queries, *extra) -> str:
 def test_tune_keeps_the_rules_where_its_fit_does_not_beat_them_held_out(shop, settings_env):
     settings, queries = shop
     table = tune(settings_env, queries).splitlines()
-    assert table[0].split()[:6] == ["bucket", "n", "rules", "equal", "fitted", "held-out"]
-    stored = json.loads(tuning_path(settings).read_text())["weights"]
+    assert table[0].split()[:5] == ["bucket", "n", "rules", "rrf", "dbsf"]
+    stored = json.loads(tuning_path(settings).read_text())
     rows = [line.split() for line in table[1:] if not line.startswith("wrote")]
     assert rows
-    for name, _, rules, _, _, held_out, *uses in rows:
-        beats = held_out != "n/a" and float(held_out) > float(rules)
-        assert (name in stored) == beats, (name, rules, held_out)
+    for name, _, rules, rrf, dbsf, *uses in rows:
+        held = {f: float(v) for f, v in (("rrf", rrf), ("dbsf", dbsf)) if v != "n/a"}
+        beats = bool(held) and max(held.values()) > float(rules)
+        assert (name in stored["weights"]) == beats, (name, rules, held)
         assert (uses == ["the", "rules"]) == (not beats)
+        if beats:  # the better fusion's weights
+            assert stored["fusions"][name] == max(held, key=held.__getitem__)
 
 
-def test_stored_weights_rank_the_deployments_hybrid_searches(shop, settings_env, tmp_path):
+@pytest.mark.parametrize(
+    ("fusion", "weights"),
+    [
+        ("rrf", {"keywords": 2.0, "text": 0.5, "fused": 1.0, "multilingual": 0.25}),
+        ("dbsf", {"keywords": 3.0, "text": 1.0, "fused": 0.0, "multilingual": 2.0}),
+    ],
+)
+def test_stored_weights_rank_the_deployments_hybrid_searches(
+    shop, settings_env, tmp_path, fusion, weights
+):
     settings, queries = shop
     fitted = tmp_path / "fitted.json"
     tune(settings_env, queries, "--out", str(fitted))
     stored = json.loads(fitted.read_text())
-    weights = {"keywords": 2.0, "text": 0.5, "fused": 1.0, "multilingual": 0.25}
     stored["weights"] = {"short": weights}
+    stored["fusions"] = {"short": fusion}
     tuning_path(settings).write_text(json.dumps(stored))
 
     body = search(settings, "q=umbrella&limit=10")
-    assert "fitted on this catalog for short queries" in body["query"]["signals_why"]
+    why = body["query"]["signals_why"]
+    assert f"fitted on this catalog for short queries ({fusion})" in why
     # The same page as asking for those weights by hand.
     named = ",".join(f"{name}:{w:g}" for name, w in weights.items())
-    by_hand = search(settings, f"q=umbrella&limit=10&fusion=rrf&weights={quote(named)}")
+    by_hand = search(settings, f"q=umbrella&limit=10&fusion={fusion}&weights={quote(named)}")
     assert [h["sku"] for h in body["results"]] == [h["sku"] for h in by_hand["results"]]
     # A Chinese query is no short English one: its bucket has no weights, the rules plan it.
     assert "fitted" not in search(settings, "q=雨伞&limit=10")["query"].get("signals_why", "")
@@ -140,13 +153,15 @@ def ranked(name: str, good: list[int], bad: list[int]) -> RankedQuery:
     """A query with two candidates, the relevant one at rank good[i] in signal i and the
     other at bad[i]."""
     ranks = np.array([bad, good], dtype=float)
-    return RankedQuery(name, "short", ("a", "b"), ranks, np.array([0.0, 1.0]), 1.0)
+    normalised = 1.0 - ranks / 3  # a higher score at a better rank
+    return RankedQuery(name, "short", ("a", "b"), ranks, normalised, np.array([0.0, 1.0]), 1.0)
 
 
-def test_the_fit_finds_weights_that_rank_the_right_product_first():
+@pytest.mark.parametrize("fusion", ["rrf", "dbsf"])
+def test_the_fit_finds_weights_that_rank_the_right_product_first(fusion):
     # Signal a ranks the relevant product first every time; b ranks it second.
     queries = [ranked(f"q{i}", good=[1, 2], bad=[2, 1]) for i in range(6)]
-    assert mean_ndcg(queries, {"a": 1.0, "b": 1.0}) < 1.0  # a tie, broken against it
-    weights = fit_weights(queries)
+    assert mean_ndcg(queries, {"a": 1.0, "b": 1.0}, fusion) < 1.0  # a tie, broken against it
+    weights = fit_weights(queries, fusion)
     assert weights != {"a": 1.0, "b": 1.0}
-    assert mean_ndcg(queries, weights) == pytest.approx(1.0)
+    assert mean_ndcg(queries, weights, fusion) == pytest.approx(1.0)
