@@ -298,7 +298,7 @@ def tune(
             tuning = tuning_for(ranked, reports, spec_record(info.spec), source=str(queries_path))
     except VitrineError as exc:
         _fail(exc)
-    click.echo(f"{'bucket':8} {'n':>4} {'rules':>6} {'rrf':>6} {'dbsf':>6}  uses (held out)")
+    click.echo(f"{'bucket':13} {'n':>4} {'rules':>6} {'rrf':>6} {'dbsf':>6}  uses (held out)")
     for report in reports:
         held = [report.held_out.get(f) for f in ("rrf", "dbsf")]
         shown = " ".join(f"{h:6.3f}" if h is not None else f"{'n/a':>6}" for h in held)
@@ -307,7 +307,7 @@ def tune(
         if weights:
             listed = ", ".join(f"{k} {v:g}" for k, v in weights.items())
             uses = f"{tuning.fusion(report.bucket)}: {listed}"
-        click.echo(f"{report.bucket:8} {report.queries:>4} {report.rules:6.3f} {shown}  {uses}")
+        click.echo(f"{report.bucket:13} {report.queries:>4} {report.rules:6.3f} {shown}  {uses}")
     target = out or tuning_path(settings)
     save_tuning(target, tuning)
     click.echo(f"wrote {target}")

@@ -62,7 +62,8 @@ def rank_queries(service: SearchService, queries: Iterable[EvalQuery]) -> list[R
             )
         hits = by_rules.search_text(query.text, filters=query.filters, limit=K)
         rules = ndcg_at([str(h.payload["sku"]) for h in hits], query.graded(), K)
-        ranked.append(_ranked(query, bucket(query.text, service.glossary), runs, rules))
+        where = bucket(query.text, service.glossary, service.keyword_coverage(query.text))
+        ranked.append(_ranked(query, where, runs, rules))
     return ranked
 
 

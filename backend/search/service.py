@@ -41,7 +41,7 @@ from backend.indexing import (
 from backend.search import keywords
 from backend.search.signals import Plan, Signal, weighted
 from backend.search.translate import Glossary
-from backend.search.tuning import LONG_QUERY_WORDS, Tuning, bucket
+from backend.search.tuning import LONG_QUERY_WORDS, NAMING_COVERAGE, Tuning, bucket
 
 SIMILAR_USING = ("text", "image", "fused")
 IMAGE_MODES = ("image", "fused", "hybrid")
@@ -50,8 +50,7 @@ NO_FILTERS = Filters()
 # Hybrid's choice of signals for a query without fitted weights (measured on data/eval,
 # docs/benchmarks.md): a query of LONG_QUERY_WORDS words or more describes a product rather
 # than naming it, and one whose typed terms the best keyword match carries at least this
-# share names it.
-NAMING_COVERAGE = 0.5
+# share (NAMING_COVERAGE) names it.
 # Searches that choose their own signals (hybrid, a picture's hybrid, "more like this",
 # recommendations) use the fused vector only while the head was trained on every indexed
 # product: the fused vectors of products it never saw score low beside those of products it
@@ -241,13 +240,12 @@ class SearchService:
                 "without one (VITRINE_MULTILINGUAL=none)"
             )
         automatic = mode == "hybrid" and self._automatic(weights)
+        english = self.glossary.english(q) if self.glossary is not None else None
+        coverage = self._coverage(q) if automatic or english is not None else 0.0
         # A request naming another fusion than the fitted one gets the rules.
-        fitted = self._fitted(q) if automatic else None
+        fitted = self._fitted(q, coverage) if automatic else None
         if fitted is not None and fusion not in (None, fitted[2]):
             fitted = None
-        english = self.glossary.english(q) if self.glossary is not None else None
-        wants_coverage = (automatic and fitted is None) or english is not None
-        coverage = self._coverage(q) if wants_coverage else 0.0
         if english is not None and self._is_tag(self._length(q, english), coverage):
             assert self.glossary is not None
             english = self.glossary.english(q, carried=self._catalog_senses())
@@ -484,12 +482,12 @@ class SearchService:
         ordinary words ("看" as "watch"; docs/benchmarks.md)."""
         return words < LONG_QUERY_WORDS and coverage < NAMING_COVERAGE
 
-    def _fitted(self, q: str) -> tuple[str, Mapping[str, float], str] | None:
+    def _fitted(self, q: str, coverage: float) -> tuple[str, Mapping[str, float], str] | None:
         """The query's bucket and the weights and fusion ``vitrine tune`` fitted for it, or
         None when there is no tuning, or the bucket keeps the rules."""
         if self.tuning is None:
             return None
-        name = bucket(q, self.glossary)
+        name = bucket(q, self.glossary, coverage)
         found = self.tuning.for_bucket(name)
         return None if found is None else (name, found, self.tuning.fusion(name))
 
@@ -630,6 +628,10 @@ class SearchService:
             }
             signals.extend(Signal(n, queries[n]) for n in read)
         return signals
+
+    def keyword_coverage(self, q: str) -> float:
+        """The share of the typed query terms that the best keyword match carries."""
+        return self._coverage(q)
 
     def _coverage(self, q: str) -> float:
         """The share of the typed query terms that the best keyword match carries."""

@@ -22,9 +22,12 @@ from backend.search.translate import Glossary
 from backend.settings import Settings
 
 TUNING_VERSION = 1
-BUCKETS = ("cjk", "foreign", "long", "short")
-# A query of this many words or more describes a product rather than naming it.
+BASES = ("cjk", "foreign", "long", "short")
+BUCKETS = (*BASES, *(f"{b}+named" for b in BASES))
+# A query of this many words or more describes a product rather than naming it...
 LONG_QUERY_WORDS = 6
+# ...and one whose typed terms the best keyword match carries at least this share names it.
+NAMING_COVERAGE = 0.5
 
 
 def tuning_path(settings: Settings) -> Path:
@@ -32,15 +35,17 @@ def tuning_path(settings: Settings) -> Path:
     return Path(settings.var_dir) / "tuning.json"
 
 
-def bucket(q: str, glossary: Glossary | None) -> str:
+def bucket(q: str, glossary: Glossary | None, coverage: float) -> str:
     """The query's bucket: ``cjk`` (Chinese, Japanese or Korean characters), ``foreign``
     (words most of which the English encoder does not know), ``long`` (LONG_QUERY_WORDS words
-    or more) or ``short``. Pure: no engine call."""
+    or more) or ``short``; with ``+named`` when the best keyword match carries NAMING_COVERAGE
+    of its typed terms (``coverage``)."""
+    named = "+named" if coverage >= NAMING_COVERAGE else ""
     if keywords.has_cjk(q):
-        return "cjk"
+        return "cjk" + named
     if glossary is not None and not glossary.reads_english(q):
-        return "foreign"
-    return "long" if len(q.split()) >= LONG_QUERY_WORDS else "short"
+        return "foreign" + named
+    return ("long" if len(q.split()) >= LONG_QUERY_WORDS else "short") + named
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from backend.app import create_app
-from backend.search.tuning import tuning_path
+from backend.search.tuning import BUCKETS, tuning_path
 from loaders.cli import main
 from loaders.pipeline import load_into
 from loaders.tuning import RankedQuery, fit_weights, mean_ndcg
@@ -90,18 +90,20 @@ def test_stored_weights_rank_the_deployments_hybrid_searches(
     fitted = tmp_path / "fitted.json"
     tune(settings_env, queries, "--out", str(fitted))
     stored = json.loads(fitted.read_text())
-    stored["weights"] = {"short": weights}
-    stored["fusions"] = {"short": fusion}
+    # Every bucket of queries in Latin letters ("umbrella" is short, and names a product).
+    english = [b for b in BUCKETS if not b.startswith("cjk")]
+    stored["weights"] = dict.fromkeys(english, weights)
+    stored["fusions"] = dict.fromkeys(english, fusion)
     tuning_path(settings).write_text(json.dumps(stored))
 
     body = search(settings, "q=umbrella&limit=10")
     why = body["query"]["signals_why"]
-    assert f"fitted on this catalog for short queries ({fusion})" in why
+    assert f"fitted on this catalog for short+named queries ({fusion})" in why
     # The same page as asking for those weights by hand.
     named = ",".join(f"{name}:{w:g}" for name, w in weights.items())
     by_hand = search(settings, f"q=umbrella&limit=10&fusion={fusion}&weights={quote(named)}")
     assert [h["sku"] for h in body["results"]] == [h["sku"] for h in by_hand["results"]]
-    # A Chinese query is no short English one: its bucket has no weights, the rules plan it.
+    # A Chinese query's bucket has no weights: the rules plan it.
     assert "fitted" not in search(settings, "q=雨伞&limit=10")["query"].get("signals_why", "")
 
 
