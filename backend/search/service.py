@@ -241,14 +241,12 @@ class SearchService:
             )
         automatic = mode == "hybrid" and self._automatic(weights)
         english = self.glossary.english(q) if self.glossary is not None else None
-        coverage = self._coverage(q) if automatic or english is not None else 0.0
+        coverage = self.keyword_coverage(q) if automatic or english is not None else 0.0
         # A request naming another fusion than the fitted one gets the rules.
         fitted = self._fitted(q, coverage) if automatic else None
         if fitted is not None and fusion not in (None, fitted[2]):
             fitted = None
-        if english is not None and self._is_tag(self._length(q, english), coverage):
-            assert self.glossary is not None
-            english = self.glossary.english(q, carried=self._catalog_senses())
+        english = self._regloss(q, english, coverage)
         names = {
             "hybrid": ["keywords", "text", "fused", "multilingual", "names"],
             "keyword": ["keywords"],
@@ -263,8 +261,9 @@ class SearchService:
             left_out = self.head_left_out()
             if left_out is not None:
                 names.remove("fused")
-            if fitted is not None:
-                names, why, fusion, weights = self._fitted_choice(names, *fitted)
+            choice = self._fitted_choice(names, *fitted) if fitted is not None else None
+            if choice is not None:
+                names, why, fusion, weights = choice
             else:
                 names, why = self._choose(names, q, english=english, coverage=coverage)
             if left_out is not None:
@@ -494,10 +493,13 @@ class SearchService:
     @staticmethod
     def _fitted_choice(
         names: list[str], bucket_name: str, fitted: Mapping[str, float], fusion: str
-    ) -> tuple[list[str], str, str, dict[str, float]]:
+    ) -> tuple[list[str], str, str, dict[str, float]] | None:
         """The signals, why, fusion and weights of a hybrid search under fitted weights: the
-        signals weighted above 0 that the deployment has, fused as fitted."""
-        kept = [n for n in names if fitted.get(n, 0.0) > 0] or names
+        signals weighted above 0 that the deployment has, fused as fitted (None when it has
+        none of them: the rules choose)."""
+        kept = [n for n in names if fitted.get(n, 0.0) > 0]
+        if not kept:
+            return None
         weights = {n: fitted.get(n, 1.0) for n in kept}
         shown = ", ".join(f"{n} {weights[n]:g}" for n in kept)
         why = f"weights fitted on this catalog for {bucket_name} queries ({fusion}): {shown}"
@@ -508,9 +510,8 @@ class SearchService:
         encode them (the gloss for an English-only encoder): what ``vitrine tune`` ranks each
         query by before it fits the weights."""
         english = self.glossary.english(q) if self.glossary is not None else None
-        if english is not None and self._is_tag(self._length(q, english), self._coverage(q)):
-            assert self.glossary is not None
-            english = self.glossary.english(q, carried=self._catalog_senses())
+        if english is not None:
+            english = self._regloss(q, english, self.keyword_coverage(q))
         names = [n for n in ("keywords", "text", "fused", *LATER_SIGNALS) if self._has_signal(n)]
         return self._text_signals(names, q, english=english)
 
@@ -629,11 +630,15 @@ class SearchService:
             signals.extend(Signal(n, queries[n]) for n in read)
         return signals
 
-    def keyword_coverage(self, q: str) -> float:
-        """The share of the typed query terms that the best keyword match carries."""
-        return self._coverage(q)
+    def _regloss(self, q: str, english: str | None, coverage: float) -> str | None:
+        """The query's English gloss, glossed again by the senses the catalog carries when it
+        is a tag (``_is_tag``)."""
+        if english is None or not self._is_tag(self._length(q, english), coverage):
+            return english
+        assert self.glossary is not None
+        return self.glossary.english(q, carried=self._catalog_senses())
 
-    def _coverage(self, q: str) -> float:
+    def keyword_coverage(self, q: str) -> float:
         """The share of the typed query terms that the best keyword match carries."""
         typed = keywords.query_vector(q, whole=False)
         if not typed.indices:
