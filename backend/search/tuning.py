@@ -1,8 +1,9 @@
 """Fitted fusion: per-signal weights learnt for one catalog (``vitrine tune``).
 
-A query falls in one ``bucket`` by features computed from its text alone (script, whether
-the English encoder reads it, length), and each bucket has its own weights: the hand rules
-that chose signals per query become features whose weights the catalog's own queries decide.
+A query falls in one ``bucket`` by features of its text (script, whether the English encoder
+reads it, length) and by whether the best keyword match carries half of its terms, and each
+bucket has its own weights and fusion: the hand rules that chose signals per query become
+features whose weights the catalog's own queries decide.
 The fitted weights are stored beside the index with the collection they were fitted on; a
 search uses them only while that collection is the one it searches (``Tuning.fits``).
 """
@@ -10,16 +11,20 @@ search uses them only while that collection is the one it searches (``Tuning.fit
 from __future__ import annotations
 
 import json
+import logging
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.index.port import FUSIONS
+from backend.index.port import FUSIONS, dbsf_weight
 from backend.search import keywords
 from backend.search.translate import Glossary
 from backend.settings import Settings
+
+log = logging.getLogger(__name__)
 
 TUNING_VERSION = 1
 BASES = ("cjk", "foreign", "long", "short")
@@ -118,26 +123,45 @@ def save_tuning(path: Path, tuning: Tuning) -> None:
 
 
 def load_tuning(path: Path) -> Tuning | None:
-    """The stored tuning, or None when there is none or it is of another version."""
+    """The stored tuning, or None when there is none, it is of another version or it cannot
+    be read (logged: searches then keep the rules rather than fail). A bucket whose weights its
+    fusion cannot take (negative, or not whole numbers up to DBSF_MAX_WEIGHT for DBSF) is
+    left out."""
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
         return None
+    except (OSError, ValueError) as exc:
+        log.warning("tuning %s is unreadable (%s): hybrid search keeps the rules", path, exc)
+        return None
+    try:
+        return _parsed(raw, path)
+    except (AttributeError, TypeError, ValueError) as exc:
+        log.warning("tuning %s is malformed (%s): hybrid search keeps the rules", path, exc)
+        return None
+
+
+def _parsed(raw: Any, path: Path) -> Tuning | None:
     if not isinstance(raw, dict) or raw.get("version") != TUNING_VERSION:
         return None
-    weights = {
-        str(b): {str(s): float(w) for s, w in dict(ws).items()}
-        for b, ws in dict(raw.get("weights", {})).items()
-        if b in BUCKETS
-    }
-    fusions = {
-        str(b): str(f)
-        for b, f in dict(raw.get("fusions", {})).items()
-        if b in weights and f in FUSIONS
-    }
+    fusions = {str(b): str(f) for b, f in dict(raw.get("fusions", {})).items()}
+    weights = {}
+    for name, listed in dict(raw.get("weights", {})).items():
+        chosen = {str(s): float(w) for s, w in dict(listed).items()}
+        fusion = fusions.get(name, "rrf")
+        takes = fusion in FUSIONS and all(
+            math.isfinite(w) and w >= 0 and (fusion == "rrf" or dbsf_weight(w))
+            for w in chosen.values()
+        )
+        if name in BUCKETS and takes and any(chosen.values()):
+            weights[str(name)] = chosen
+        else:
+            log.warning(
+                "tuning %s: bucket %r left out (weights %s for %s)", path, name, chosen, fusion
+            )
     return Tuning(
         weights=weights,
-        fusions=fusions,
+        fusions={b: f for b, f in fusions.items() if b in weights},
         collection=dict(raw.get("collection", {})),
         fitted_on=dict(raw.get("fitted_on", {})),
     )

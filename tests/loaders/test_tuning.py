@@ -143,6 +143,28 @@ def test_weights_fitted_on_other_encoders_are_not_used(shop, settings_env, tmp_p
     assert "other encoders" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "{not json",
+        '{"version": 1, "weights": ["short"]}',
+        # DBSF counts a signal a whole number of times: 1.5 it cannot take.
+        '{"version": 1, "weights": {"short+named": {"keywords": 1.5}}, '
+        '"fusions": {"short+named": "dbsf"}, "collection": COLLECTION}',
+    ],
+)
+def test_a_broken_tuning_file_leaves_search_on_the_rules(shop, settings_env, tmp_path, broken):
+    settings, queries = shop
+    fitted = tmp_path / "fitted.json"
+    tune(settings_env, queries, "--out", str(fitted))
+    collection = json.dumps(json.loads(fitted.read_text())["collection"])
+    tuning_path(settings).write_text(broken.replace("COLLECTION", collection))
+
+    body = search(settings, "q=umbrella&limit=10")  # 200, not an error
+    assert body["results"]
+    assert "fitted" not in body["query"].get("signals_why", "")
+
+
 def test_tune_needs_a_loaded_catalog(settings_env, tmp_path):
     queries = tmp_path / "judged.jsonl"
     queries.write_text(json.dumps({"id": "q", "task": "t", "text": "hat", "relevant": ["X"]}))
