@@ -1,12 +1,13 @@
-"""``vitrine tune``: fit hybrid search's RRF weights per query bucket on one catalog.
+"""``vitrine tune``: fit hybrid search's fusion weights per query bucket on one catalog.
 
 Each judged query is ranked once by every signal the deployment computes (the engine's own
-lists, as deep as a hybrid search's prefetches); weighted RRF over those lists is then
-computed here for any weights, so fitting is a search over weights with no engine call.
-Weights are fitted per bucket (``backend.search.tuning.bucket``) by coordinate ascent on
-mean nDCG@10 from equal weights, over ``GRID``. A bucket keeps the rules (``SearchService``'s
-own choice of signals) unless weights fitted on some folds of its queries beat the rules on
-the others (``cross_validate``); one with fewer than ``MIN_QUERIES`` queries always does.
+lists, as deep as a hybrid search's prefetches); weighted RRF and DBSF over those lists are
+then computed here as the engines compute them, for any weights, so fitting is a search over
+weights with no engine call. Weights are fitted per bucket (``backend.search.tuning.bucket``)
+by coordinate ascent on mean nDCG@10 from equal weights (over ``GRID`` for RRF, whole numbers
+for DBSF). A bucket keeps the rules (``SearchService``'s own choice of signals) unless weights
+fitted on some folds of its queries beat the rules on the others (``cross_validate``); one
+too small to fold (each training fold under ``MIN_QUERIES``) always does.
 """
 
 from __future__ import annotations
