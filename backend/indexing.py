@@ -34,8 +34,9 @@ ATTRIBUTE_WORDS = 40
 # Attributes that are no words about the product: its variants (their options are attributes
 # of their own) and the category paths, whose leaves ``attribute_texts`` names instead.
 _NOT_DESCRIPTIVE = frozenset({"variants", "categories"})
-_YES = frozenset({"yes", "true", "1"})
-_NO = frozenset({"no", "false", "0"})
+# Flags, as exports write them (a "0" or "1" may be a size or a count, so it is a value).
+_YES = frozenset({"yes", "true"})
+_NO = frozenset({"no", "false"})
 
 
 def collection_spec(
