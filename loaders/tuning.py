@@ -18,13 +18,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from backend.index.port import DBSF_MAX_WEIGHT, FUSIONS, Hit
+from backend.index.port import DBSF_MAX_WEIGHT, FUSIONS, RRF_K, Hit
 from backend.search.service import SearchService
 from backend.search.tuning import Tuning, bucket
 from loaders.evaluation import EvalQuery
 from loaders.metrics import ndcg_at
 
-RRF_K = 60  # the k both adapters give the engine (backend.index.edge / qdrant)
 GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 ROUNDS = 3
 MIN_QUERIES = 5
@@ -57,13 +56,14 @@ def rank_queries(service: SearchService, queries: Iterable[EvalQuery]) -> list[R
         if not query.text:
             continue
         runs: dict[str, list[Hit]] = {}
-        for signal in service.signal_plans(query.text):
+        coverage = service.keyword_coverage(query.text)
+        for signal in service.signal_plans(query.text, coverage):
             runs[signal.name] = service.index.search(
                 signal.query, filters=query.filters, limit=service.candidates
             )
         hits = by_rules.search_text(query.text, filters=query.filters, limit=K)
         rules = ndcg_at([str(h.payload["sku"]) for h in hits], query.graded(), K)
-        where = bucket(query.text, service.glossary, service.keyword_coverage(query.text))
+        where = bucket(query.text, service.glossary, coverage)
         ranked.append(_ranked(query, where, runs, rules))
     return ranked
 

@@ -36,6 +36,7 @@ from backend.index.port import (
     BOOL_FIELDS,
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
+    RRF_K,
     CandidateQuery,
     CollectionInfo,
     CollectionSpec,
@@ -61,7 +62,6 @@ from backend.index.port import (
 RECORD_FILE = "vitrine-collection.json"
 # Edge writes this file when it creates a shard; its presence means "a shard lives here".
 _ENGINE_CONFIG_FILE = edge_versions.ENGINE_CONFIG_FILE
-RRF_K = 60
 NO_FILTERS = Filters()
 _PAYLOAD_SCHEMA = {
     **{name: q.PayloadSchemaType.Keyword for name in KEYWORD_FIELDS},

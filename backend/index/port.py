@@ -125,6 +125,8 @@ Query = DenseQuery | SparseQuery
 # How hybrid search combines its signals: reciprocal rank (weights allowed) or
 # distribution-based score fusion (scores normalised per signal by mean ± 3 sd).
 FUSIONS = ("rrf", "dbsf")
+# The k both adapters give RRF: rank r of a signal weighted w scores 1 / (r / w + k - 1).
+RRF_K = 60
 
 # Qdrant's DBSF sums the normalised scores of its prefetches and takes no weights, so a DBSF
 # weight is a whole number of times the signal's prefetch is listed: each unit is one more

@@ -30,6 +30,7 @@ from backend.index.port import (
     BOOL_FIELDS,
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
+    RRF_K,
     CandidateQuery,
     CollectionInfo,
     CollectionSpec,
@@ -53,7 +54,6 @@ from backend.index.port import (
 )
 
 METADATA_KEY = "vitrine"
-RRF_K = 60
 NO_FILTERS = Filters()
 _PAYLOAD_SCHEMA = {
     **{name: models.PayloadSchemaType.KEYWORD for name in KEYWORD_FIELDS},

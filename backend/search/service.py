@@ -505,13 +505,13 @@ class SearchService:
         why = f"weights fitted on this catalog for {bucket_name} queries ({fusion}): {shown}"
         return kept, why, fusion, weights
 
-    def signal_plans(self, q: str) -> list[Signal]:
+    def signal_plans(self, q: str, coverage: float) -> list[Signal]:
         """Every signal this deployment can compute for the words, as hybrid search would
-        encode them (the gloss for an English-only encoder): what ``vitrine tune`` ranks each
-        query by before it fits the weights."""
+        encode them (the gloss for an English-only encoder, reglossed by ``coverage``, the
+        query's ``keyword_coverage``): what ``vitrine tune`` ranks each query by before it
+        fits the weights."""
         english = self.glossary.english(q) if self.glossary is not None else None
-        if english is not None:
-            english = self._regloss(q, english, self.keyword_coverage(q))
+        english = self._regloss(q, english, coverage)
         names = [n for n in ("keywords", "text", "fused", *LATER_SIGNALS) if self._has_signal(n)]
         return self._text_signals(names, q, english=english)
 
