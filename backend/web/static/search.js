@@ -81,20 +81,21 @@
       return;
     }
     if (inFlight) inFlight.abort();
-    inFlight = new AbortController();
+    const mine = new AbortController();
+    inFlight = mine;
     const params = filterParams();
     let request;
     if (state.image) {
       const form = new FormData();
       form.append("image", state.image, state.image.name || "photo");
       for (const [key, value] of params) form.append(key, value);
-      request = fetch("/api/search/image", { method: "POST", body: form, signal: inFlight.signal });
+      request = fetch("/api/search/image", { method: "POST", body: form, signal: mine.signal });
     } else if (state.similar) {
       const sku = encodeURIComponent(state.similar);
-      request = fetch(`/api/products/${sku}/similar?${params}`, { signal: inFlight.signal });
+      request = fetch(`/api/products/${sku}/similar?${params}`, { signal: mine.signal });
     } else {
       params.set("q", state.q);
-      request = fetch(`/api/search?${params}`, { signal: inFlight.signal });
+      request = fetch(`/api/search?${params}`, { signal: mine.signal });
     }
     setStatus("Searching…");
     els.main.setAttribute("aria-busy", "true");
@@ -112,7 +113,8 @@
       els.results.replaceChildren();
       els.pager.hidden = true;
     } finally {
-      els.main.removeAttribute("aria-busy");
+      // an answer that a newer search replaced leaves the page busy for that newer one
+      if (inFlight === mine) els.main.removeAttribute("aria-busy");
     }
   }
 
