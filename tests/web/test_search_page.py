@@ -71,6 +71,24 @@ def test_a_category_filter_narrows_results_and_changes_the_brand_counts(page: Pa
     assert console.errors == []
 
 
+def test_the_page_stays_busy_until_the_search_that_replaced_another_answers(page: Page):
+    held = []  # the searches' requests, answered only when the test lets them through
+    page.route("**/api/search?*", lambda route: held.append(route))
+    page.goto("/")
+    box = page.get_by_label("Search products")
+    box.fill("shoe")
+    box.press("Enter")
+    expect(page.locator("main")).to_have_attribute("aria-busy", "true")
+    box.fill("shirt")
+    box.press("Enter")  # cancels the "shoe" search, whose end must not clear the mark
+    page.wait_for_function("() => 1")  # let the cancelled fetch settle
+    assert len(held) == 2
+    expect(page.locator("main")).to_have_attribute("aria-busy", "true")
+    held[1].continue_()
+    expect(page.locator("#status")).to_contain_text("for “shirt”")
+    expect(page.locator("main")).not_to_have_attribute("aria-busy", "true")
+
+
 def test_a_price_bar_and_in_stock_filter_the_cards(page: Page, console):
     page.goto("/?q=shirt")
     bar = page.locator("#price-histogram button").nth(1)  # the second price range
