@@ -75,6 +75,12 @@ class Settings:
     # catalog, media or index live (0: never check); see backend.storage.
     min_free_bytes: int = 256 * 1024 * 1024
     job_runner: str = "auto"  # auto | thread | worker
+    # Where a serving process's upload jobs encode products: a child process (its memory
+    # goes back when it has been idle job_encoder_idle_s; job_encoder_nice lowers its CPU
+    # priority below the searches') or the job's thread.
+    job_encoding: str = "process"  # process | thread
+    job_encoder_idle_s: float = 30.0
+    job_encoder_nice: int = 10
     job_stale_s: int = 900  # a running job silent this long is taken over by `vitrine worker`
     reconcile_interval_s: int = 3600  # `vitrine worker` reconciles catalog and index (0: never)
     host: str = "127.0.0.1"
@@ -131,6 +137,14 @@ class Settings:
         if self.job_runner not in {"auto", "thread", "worker"}:
             raise ValueError(
                 f"VITRINE_JOB_RUNNER must be auto, thread or worker, not {self.job_runner!r}"
+            )
+        if self.job_encoding not in {"process", "thread"}:
+            raise ValueError(
+                f"VITRINE_JOB_ENCODING must be process or thread, not {self.job_encoding!r}"
+            )
+        if self.job_encoder_idle_s < 0 or not 0 <= self.job_encoder_nice <= 19:
+            raise ValueError(
+                "VITRINE_JOB_ENCODER_IDLE_S must be >= 0 and VITRINE_JOB_ENCODER_NICE 0 to 19"
             )
         self.allowed_networks()  # a bad CIDR stops start-up, not the first download
 

@@ -33,6 +33,7 @@ from backend.errors import Conflict, IndexUnavailable, VitrineError
 from backend.jobs import JobContext
 from backend.storage import check_free_space
 from backend.uploads import remove_upload, sweep_orphan_uploads
+from loaders.encoding import encoding_process
 from loaders.images import open_images
 from loaders.pipeline import (
     Encoders,
@@ -126,9 +127,18 @@ def _checkpoint(session: Session, job_id: str, summary: LoadSummary) -> None:
     )
 
 
-def _encoders(context: JobContext) -> Encoders:
-    """The deployment's encoders, head, dictionary and multilingual encoder, for a load."""
-    return Encoders(context.encoders, context.fusion, context.dictionary, context.multilingual)
+def _encoders(context: JobContext, *, serving: bool = False) -> Encoders:
+    """The deployment's encoders, head, dictionary and multilingual encoder, for a load;
+    ``serving``: those of a serving process's jobs, which encode in a child process unless
+    the settings' ``job_encoding`` says otherwise."""
+    child = serving and context.settings.job_encoding == "process"
+    return Encoders(
+        context.encoders,
+        context.fusion,
+        context.dictionary,
+        context.multilingual,
+        process=encoding_process(context.settings) if child else None,
+    )
 
 
 def _finish(
@@ -165,8 +175,11 @@ def run_job(
     context: JobContext,
     stop: threading.Event | None = None,
     batch_size: int = BATCH_SIZE,
+    serving: bool = False,
 ) -> LoadSummary | None:
-    """Run a claimed (running) job to its end; None if ``stop`` interrupted it first."""
+    """Run a claimed (running) job to its end; None if ``stop`` interrupted it first.
+
+    ``serving``: the job runs in a serving process (``ThreadJobs``), see ``_encoders``."""
     settings = context.settings
     with session_scope(context.sessions) as session:
         job = catalog.get_job(session=session, job_id=job_id)
@@ -183,7 +196,7 @@ def run_job(
         total = _count_rows(catalog_path)
         with session_scope(context.sessions) as session:
             catalog.get_job(session=session, job_id=job_id).total = total
-    encoders = _encoders(context)
+    encoders = _encoders(context, serving=serving)
     try:
         index = context.index()
         source = open_images(images_path)
@@ -364,7 +377,11 @@ class ThreadJobs:
                     if claimed is None:
                         continue
                     run_job(
-                        job_id, context=self._context, stop=self._stop, batch_size=self.batch_size
+                        job_id,
+                        context=self._context,
+                        stop=self._stop,
+                        batch_size=self.batch_size,
+                        serving=True,
                     )
                 with session_scope(self._context.sessions) as session:
                     if catalog.get_job(session=session, job_id=job_id).state == "failed":
@@ -392,7 +409,7 @@ class ThreadJobs:
             repaired = index_pending(
                 sessions=context.sessions,
                 index=context.index(),
-                encoders=_encoders(context),
+                encoders=_encoders(context, serving=True),
                 settings=context.settings,
                 progress=lambda _: self._raise_if_stopped(),
             )
@@ -418,7 +435,7 @@ class ThreadJobs:
             report = reconcile(
                 sessions=self._context.sessions,
                 index=self._context.index(),
-                encoders=_encoders(self._context),
+                encoders=_encoders(self._context, serving=True),
                 settings=self._context.settings,
                 dry_run=dry_run,
             )

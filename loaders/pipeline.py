@@ -31,6 +31,7 @@ from backend.media import decode_image, store_image
 from backend.search.definitions import Dictionary
 from backend.settings import Settings
 from backend.storage import check_free_space
+from loaders.encoding import EncodingProcess
 from loaders.fetch import UrlPolicy
 from loaders.images import ImageSource, open_images, read_image_ref
 from loaders.rows import RowFormatError
@@ -90,9 +91,19 @@ class Encoders:
     fusion: FusionHead | None
     dictionary: Dictionary | None  # definitions of product names (text vectors)
     multilingual: MultilingualEncoder | None  # the multilingual vector's encoder
+    # Where the points are built instead of this process (a serving process's jobs).
+    process: EncodingProcess | None = None
+
+    def spec(self) -> CollectionSpec:
+        """The collection these encoders produce points for."""
+        text, image = self.load()
+        return collection_spec(text, image, self.fusion, self.dictionary, self.multilingual)
 
     def points(self, products: Sequence[Product], *, media_dir: Path) -> list[Point]:
-        """The products' index points, encoded with these encoders, head and dictionary."""
+        """The products' index points, encoded with these encoders, head and dictionary
+        (in ``process`` if there is one, which must load the same)."""
+        if self.process is not None:
+            return self.process.points(products, media_dir=media_dir, spec=self.spec())
         text, image = self.load()
         return build_points(
             products,
