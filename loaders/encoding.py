@@ -65,45 +65,26 @@ class EncodingProcess:
         self._busy = 0
         self._timer: threading.Timer | None = None
 
-    @property
-    def running(self) -> bool:
-        """Whether a child process is up (it stops when idle)."""
-        with self._lock:
-            return self._pool is not None
-
     def points(
         self, products: Sequence[Product], *, media_dir: Path, spec: CollectionSpec
     ) -> list[Point]:
         """The products' points, built in the child by encoders that produce ``spec``
-        (the collection the caller writes to); ConfigurationError if they do not."""
+        (the collection the caller writes to); ConfigurationError if they do not.
+
+        A child that died (killed while idle, out of memory) is replaced once; VitrineError
+        if the new one dies too."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            pool = self._pool
-            if pool is None:
-                pool = self._pool = ProcessPoolExecutor(
-                    max_workers=1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_child,
-                    initargs=(self._settings, os.getpid()),
-                )
-                self._spec = None
             self._busy += 1
         try:
-            if self._spec is None:
-                self._spec = pool.submit(_child_spec).result()
-            if self._spec != spec:
-                raise ConfigurationError(
-                    "the encoding process's encoders do not produce the collection this "
-                    f"server writes to ({self._spec.encoders} vs {spec.encoders}): did the "
-                    "fusion head's file change while it served? Restart the server"
-                )
-            return pool.submit(_encode, list(products), media_dir).result()
+            try:
+                return self._encode(products, media_dir, spec)
+            except BrokenProcessPool:
+                log.warning("the encoding process died: starting another")
+                return self._encode(products, media_dir, spec)
         except BrokenProcessPool as exc:
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None
             raise VitrineError(
                 f"the process encoding the products stopped ({exc}); they stay pending and "
                 "the next upload or `vitrine reconcile` indexes them"
@@ -117,6 +98,35 @@ class EncodingProcess:
                     )
                     self._timer.daemon = True
                     self._timer.start()
+
+    def _encode(
+        self, products: Sequence[Product], media_dir: Path, spec: CollectionSpec
+    ) -> list[Point]:
+        with self._lock:
+            pool = self._pool
+            if pool is None:
+                pool = self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_child,
+                    initargs=(self._settings, os.getpid()),
+                )
+                self._spec = None
+        try:
+            if self._spec is None:
+                self._spec = pool.submit(_child_spec).result()
+            if self._spec != spec:
+                raise ConfigurationError(
+                    "the encoding process's encoders do not produce the collection this "
+                    f"server writes to ({self._spec.encoders} vs {spec.encoders}): did the "
+                    "fusion head's file change while it served? Restart the server"
+                )
+            return pool.submit(_encode, list(products), media_dir).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            raise
 
     def _close_if_idle(self) -> None:
         with self._lock:

@@ -350,7 +350,8 @@ def opened(
     try:
         index = open_index(settings, open_current=open_current)
         try:
-            spec = collection_spec(text, image, fusion, dictionary, multilingual)
+            encoders = Encoders(lambda: (text, image), fusion, dictionary, multilingual)
+            spec = encoders.spec()
             if check_collection:
                 with session_scope(db.make_sessionmaker(engine)) as session:
                     indexed = catalog.count_indexed(session=session)
@@ -359,7 +360,7 @@ def opened(
             yield Deployment(
                 sessions=db.make_sessionmaker(engine),
                 index=index,
-                encoders=Encoders(lambda: (text, image), fusion, dictionary, multilingual),
+                encoders=encoders,
                 spec=spec,
             )
         finally:

@@ -5,6 +5,9 @@ separate ``vitrine worker`` process claims queued jobs, one runner per job."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import time
 
 import numpy as np
@@ -301,3 +304,41 @@ def test_job_failed_after_interruptions_leaves_no_product_unsearchable(
 
     assert "(2 left without vectors in all), so search finds them" in wait_for(noted)
     assert admin.client.get("/health").get_json()["status"] == "ok"
+
+
+def _new_children(before: set[int]) -> set[int]:
+    return {p.pid for p in multiprocessing.active_children()} - before
+
+
+def test_uploads_are_encoded_in_a_child_process_that_exits_when_idle(
+    start_app, settings, admin_token
+):
+    before = {p.pid for p in multiprocessing.active_children()}
+    quick = settings.with_(job_encoder_idle_s=1.0)
+    admin = AdminActions(start_app(quick), admin_token)
+    rows = demo_rows(3)
+    job = admin.upload_and_wait(
+        csv_bytes(rows), images=zip_bytes(demo_images(r["image"] for r in rows))
+    )
+    assert job["state"] == "succeeded" and "3 indexed" in job["message"], job
+    found = admin.client.get("/api/search?q=umbrella&limit=1").get_json()["results"]
+    assert found[0]["sku"] == rows[0]["sku"]
+    assert _new_children(before)  # the encoding process, still there just after the job
+    wait_for(lambda: not _new_children(before), timeout=30)  # gone once idle
+
+
+def test_a_killed_encoding_process_is_replaced_and_the_next_upload_lands(
+    start_app, settings, admin_token
+):
+    before = {p.pid for p in multiprocessing.active_children()}
+    admin = AdminActions(start_app(settings.with_(job_encoder_idle_s=120.0)), admin_token)
+    first, second = demo_rows(2)
+    admin.upload_and_wait(csv_bytes([first]), images=zip_bytes(demo_images([first["image"]])))
+    for pid in _new_children(before):
+        os.kill(pid, signal.SIGKILL)
+    job = admin.upload_and_wait(
+        csv_bytes([second]), images=zip_bytes(demo_images([second["image"]]))
+    )
+    assert job["state"] == "succeeded" and "1 indexed" in job["message"], job
+    health = admin.client.get("/health").get_json()
+    assert health["products"] == health["indexed"] == health["points"] == 2
