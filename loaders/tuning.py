@@ -1,8 +1,9 @@
 """``vitrine tune``: fit hybrid search's fusion weights per query bucket on one catalog.
 
-Each judged query is ranked once by every signal the deployment computes (the engine's own
-lists, as deep as a hybrid search's prefetches); weighted RRF and DBSF over those lists are
-then computed here as the engines compute them, for any weights, so fitting is a search over
+Each judged query is ranked once by every signal the deployment computes (each signal's own
+list, as deep and with ties ordered as hybrid search fuses it, ``fuse.by_score``); weighted
+RRF and DBSF over those lists are then computed here as ``fuse`` computes them, for any
+weights, so fitting is a search over
 weights with no engine call. Weights are fitted per bucket (``backend.search.tuning.bucket``)
 by coordinate ascent on mean nDCG@10 from equal weights (over ``GRID`` for RRF, whole numbers
 for DBSF). A bucket keeps the rules (``SearchService``'s own choice of signals) unless weights
@@ -19,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from backend.index.port import DBSF_MAX_WEIGHT, FUSIONS, RRF_K, Hit
+from backend.search.fuse import by_score, normalised
 from backend.search.service import SearchService
 from backend.search.tuning import Tuning, bucket
 from loaders.evaluation import EvalQuery
@@ -58,8 +60,8 @@ def rank_queries(service: SearchService, queries: Iterable[EvalQuery]) -> list[R
         runs: dict[str, list[Hit]] = {}
         coverage = service.keyword_coverage(query.text)
         for signal in service.signal_plans(query.text, coverage):
-            runs[signal.name] = service.index.search(
-                signal.query, filters=query.filters, limit=service.candidates
+            runs[signal.name] = by_score(
+                service.index.search(signal.query, filters=query.filters, limit=service.candidates)
             )
         hits = by_rules.search_text(query.text, filters=query.filters, limit=K)
         rules = ndcg_at([str(h.payload["sku"]) for h in hits], query.graded(), K)
@@ -92,16 +94,8 @@ def _ranked(
 
 
 def _distribution(hits: Sequence[Hit]) -> NDArray[np.float64]:
-    """A signal's scores as DBSF normalises them: from mean - 3 sd (0) to mean + 3 sd (1), the
-    sample standard deviation, as the engines do (checked against Edge on the Luma queries);
-    0.5 for a list too short or too even to spread."""
-    scores = np.array([hit.score for hit in hits], dtype=np.float64)
-    spread = 6 * scores.std(ddof=1) if len(scores) > 1 else 0.0
-    if not spread > 0:
-        return np.full(len(scores), 0.5)
-    low = scores.mean() - spread / 2
-    normalised: NDArray[np.float64] = (scores - low) / spread
-    return normalised
+    """A signal's scores as DBSF normalises them (``fuse.normalised``)."""
+    return np.array(normalised([hit.score for hit in hits]), dtype=np.float64)
 
 
 class _Stacked:

@@ -66,8 +66,9 @@ def run_search(
 ) -> dict[str, Any]:
     """Run the plan for one page, explain each hit per signal, and build the answer (with
     the facets of ``filters`` unless turned off)."""
-    hits = service.run(plan, filters=filters, limit=limit, offset=offset, diversity=diversity)
-    ranks = service.explain(plan, hits, filters=filters, limit=limit, offset=offset)
+    hits, ranks = service.run_explained(
+        plan, filters=filters, limit=limit, offset=offset, diversity=diversity
+    )
     if diversity:
         query = {**query, "diversity": diversity}
     if plan.translated is not None:
@@ -127,7 +128,7 @@ def search_response(
 ) -> dict[str, Any]:
     """``{"results", "facets", "query"}`` with each hit's product read from the catalog.
 
-    With ``explain`` (the plan and ``SearchService.explain``'s ranks), each result says how
+    With ``explain`` (the plan and ``SearchService.run_explained``'s ranks), each result says how
     it ranked in every signal and which query terms its text matched.
     """
     skus = [str(hit.payload["sku"]) for hit in hits]

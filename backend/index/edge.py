@@ -257,6 +257,7 @@ class EdgeIndex:
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
+        payload: bool = True,
     ) -> list[Hit]:
         """Best matches for one signal, filtered inside the engine."""
         flt = edge_filter(filters)
@@ -267,7 +268,7 @@ class EdgeIndex:
             prefetches=self._within(query, flt, limit + offset),
             filter=flt,
             params=self._signal_params(query, limit + offset),
-            with_payload=True,
+            with_payload=payload,
         )
         with self._engine("search") as shard:
             return [_hit(p) for p in shard.query(request)]

@@ -273,9 +273,16 @@ class VectorIndex(Protocol):
         """Remove points by id; unknown ids are ignored."""
 
     def search(
-        self, query: CandidateQuery, *, filters: Filters = ..., limit: int = 10, offset: int = 0
+        self,
+        query: CandidateQuery,
+        *,
+        filters: Filters = ...,
+        limit: int = 10,
+        offset: int = 0,
+        payload: bool = True,
     ) -> list[Hit]:
-        """Best matches for one signal, filtered inside the engine."""
+        """Best matches for one signal, filtered inside the engine (``payload=False``: hits
+        without their payloads, which is much cheaper for long candidate lists)."""
 
     def hybrid(
         self,

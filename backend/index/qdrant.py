@@ -231,6 +231,7 @@ class QdrantIndex:
         filters: Filters = NO_FILTERS,
         limit: int = 10,
         offset: int = 0,
+        payload: bool = True,
     ) -> list[Hit]:
         """Best matches for one signal, filtered inside the engine."""
         vector, using = self._signal(query)
@@ -245,7 +246,7 @@ class QdrantIndex:
                 search_params=self._signal_params(query, limit + offset),
                 limit=limit,
                 offset=offset,
-                with_payload=True,
+                with_payload=payload,
             )
         return [_hit(p) for p in response.points]
 

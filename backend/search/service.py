@@ -1,9 +1,9 @@
 """The search path shared by the HTTP routes and the evaluation harness.
 
-Each entry point encodes the query into a ``Plan`` (its signals and how they are fused), runs
-it as one engine query with the shopper's filters inside (a signal, or a prefetch per signal
-fused by RRF or DBSF), and returns the index's hits; ``explain`` says how each hit ranked in
-each signal.
+Each entry point encodes the query into a ``Plan`` (its signals and how they are fused),
+searches each signal with the shopper's filters inside the engine, fuses the lists by RRF or
+DBSF (``fuse``) and returns the page's hits; ``run_explained`` also says how each hit ranked
+in each signal, from the same lists.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from PIL import Image
@@ -39,6 +39,7 @@ from backend.indexing import (
     TEXT_VECTOR,
 )
 from backend.search import keywords
+from backend.search.fuse import by_score, fuse
 from backend.search.signals import Plan, Signal, weighted
 from backend.search.translate import Glossary
 from backend.search.tuning import LONG_QUERY_WORDS, NAMING_COVERAGE, Tuning, bucket
@@ -353,36 +354,98 @@ class SearchService:
     ) -> list[Hit]:
         """The page ``offset .. offset + limit`` of the plan's results, filtered in the engine.
 
-        Pages never overlap or skip: engines order equal scores (common under RRF and for
-        keyword matches) differently for different limits, so hits are fetched from rank 1
-        until every hit tied with the page's last one is in, then ties are broken by point id.
-        With ``diversity`` > 0 the fused candidates are re-ranked by MMR (``_run_diverse``).
-        A hybrid plan puts the products titled exactly as the query first (``Plan.exact_name``).
+        Each signal is searched on its own, as deep as ``candidates`` (or the page, if
+        deeper), and several are fused here (``fuse``). Pages never overlap or skip: equal
+        scores (common under RRF and for keyword matches) are ordered by point id, and hits
+        are fetched from rank 1 until every hit tied with the page's last one is in. With
+        ``diversity`` > 0 the fused candidates are re-ranked by MMR (``_run_diverse``). A
+        hybrid plan puts the products titled exactly as the query first (``Plan.exact_name``).
         """
+        return self.run_explained(
+            plan, filters=filters, limit=limit, offset=offset, diversity=diversity, explain=False
+        )[0]
+
+    def run_explained(
+        self,
+        plan: Plan,
+        *,
+        filters: Filters,
+        limit: int,
+        offset: int,
+        diversity: float = 0.0,
+        explain: bool = True,
+    ) -> tuple[list[Hit], list[dict[str, SignalRank | None]]]:
+        """``run``'s page and, for each of its hits, its rank and score in each signal of the
+        plan (None: not among the candidates that signal handed to the fusion), read from the
+        same per-signal lists the page was fused from."""
         if not plan.signals:
-            return []
+            return [], []
+        lists = _SignalLists(self.index, plan, filters)
+        hits = self._page(
+            plan, lists, filters=filters, limit=limit, offset=offset, diversity=diversity
+        )
+        hits = self._with_payloads(hits)
+        if not explain:
+            return hits, []
+        if len(plan.signals) == 1:
+            name = plan.signals[0].name
+            return hits, [{name: SignalRank(offset + i + 1, h.score)} for i, h in enumerate(hits)]
+        # As deep as the lists the page's first fetch fused.
+        ranked = lists.ranks(max(self.candidates, offset + limit + PAGE_SLACK))
+        return hits, [{name: ranks.get(h.id) for name, ranks in ranked.items()} for h in hits]
+
+    def _page(
+        self,
+        plan: Plan,
+        lists: _SignalLists,
+        *,
+        filters: Filters,
+        limit: int,
+        offset: int,
+        diversity: float,
+    ) -> list[Hit]:
         named = self._exactly_named(plan, filters)
         if named:
             return self._run_named_first(
-                plan, named, filters=filters, limit=limit, offset=offset, diversity=diversity
+                plan, lists, named, filters=filters, limit=limit, offset=offset, diversity=diversity
             )
         if diversity > 0:
             return self._run_diverse(
                 plan, filters=filters, limit=limit, offset=offset, diversity=diversity
             )
-        return self._ranked(plan, filters=filters, limit=limit, offset=offset)
+        return self._ranked(plan, lists, limit=limit, offset=offset)
 
-    def _ranked(self, plan: Plan, *, filters: Filters, limit: int, offset: int) -> list[Hit]:
-        """The page of the plan's results in the engine's order, ties broken by point id."""
+    def _ranked(self, plan: Plan, lists: _SignalLists, *, limit: int, offset: int) -> list[Hit]:
+        """The page of the plan's results, ties broken by point id."""
         end = offset + limit
         fetch = end + PAGE_SLACK
         while True:
-            hits = self._fetch(plan, filters=filters, limit=fetch)
-            hits.sort(key=lambda hit: (-hit.score, hit.id))
+            hits = self._fetch(plan, lists, limit=fetch)
             complete = len(hits) < fetch or hits[-1].score < hits[end - 1].score
             if complete or fetch >= MAX_TIE_FETCH:
                 return hits[offset:end]
             fetch = min(fetch * 2, MAX_TIE_FETCH)
+
+    def _fetch(self, plan: Plan, lists: _SignalLists, *, limit: int) -> list[Hit]:
+        """The plan's best ``limit`` hits: one signal's own, or the signals' lists, each at
+        least ``candidates`` deep, fused."""
+        if len(plan.signals) == 1:
+            return lists.at(limit)[0][:limit]
+        fused = fuse(lists.at(max(self.candidates, limit)), plan.fusion, plan.weights)
+        return fused[:limit]
+
+    def _with_payloads(self, hits: list[Hit]) -> list[Hit]:
+        """The hits with their payloads (signal lists are searched without them), read for the
+        page only; a point removed since it was ranked is left out."""
+        missing = [hit.id for hit in hits if not hit.payload]
+        if not missing:
+            return hits
+        stored = {point.id: point.payload for point in self.index.retrieve(missing)}
+        return [
+            hit if hit.payload else replace(hit, payload=stored[hit.id])
+            for hit in hits
+            if hit.payload or hit.id in stored
+        ]
 
     def _exactly_named(self, plan: Plan, filters: Filters) -> dict[str, Hit]:
         """The products titled (or skued) exactly as the query (``Plan.exact_name``) that pass
@@ -391,14 +454,15 @@ class SearchService:
         if plan.exact_name is None:
             return {}
         exact = SparseQuery(keywords.token_vector(plan.exact_name), KEYWORDS_VECTOR)
-        named = self.index.search(exact, filters=filters, limit=self.candidates)
+        named = self.index.search(exact, filters=filters, limit=self.candidates, payload=False)
         if len(named) >= self.candidates:
             return {}
-        return {hit.id: hit for hit in named}
+        return {hit.id: hit for hit in by_score(named)}
 
     def _run_named_first(
         self,
         plan: Plan,
+        lists: _SignalLists,
         named: Mapping[str, Hit],
         *,
         filters: Filters,
@@ -416,7 +480,7 @@ class SearchService:
         skip.
         """
         end = offset + limit
-        ranked = self._ranked(plan, filters=filters, limit=max(self.candidates, end), offset=0)
+        ranked = self._ranked(plan, lists, limit=max(self.candidates, end), offset=0)
         first = [hit for hit in ranked[: self.candidates] if hit.id in named]
         ahead = {hit.id for hit in first}
         first += [hit for hit in named.values() if hit.id not in ahead]
@@ -444,23 +508,6 @@ class SearchService:
         if not _sku_like(q) and not any(signal.name == "keywords" for signal in plan.signals):
             return plan
         return replace(plan, exact_name=keywords.name_token(q))
-
-    def explain(
-        self, plan: Plan, hits: Sequence[Hit], *, filters: Filters, limit: int, offset: int = 0
-    ) -> list[dict[str, SignalRank | None]]:
-        """For each hit of the page ``run`` gave, its rank and score in each signal of the
-        plan (None: not among the candidates that signal handed to the fusion)."""
-        if len(plan.signals) == 1:
-            name = plan.signals[0].name
-            return [{name: SignalRank(offset + i + 1, hit.score)} for i, hit in enumerate(hits)]
-        # As deep as the prefetches of the page's first fetch in ``run``.
-        depth = max(self.candidates, offset + limit + PAGE_SLACK)
-        ranked = {}
-        for signal in plan.signals:
-            # The engine's own order, as its prefetch ranked ties, not re-sorted.
-            own = self.index.search(signal.query, filters=filters, limit=depth)
-            ranked[signal.name] = {h.id: SignalRank(r, h.score) for r, h in enumerate(own, 1)}
-        return [{name: ranks.get(hit.id) for name, ranks in ranked.items()} for hit in hits]
 
     def _length(self, q: str, english: str | None) -> int:
         """The query's length in words: a glossed (Chinese) query's is its gloss's, as the
@@ -698,18 +745,6 @@ class SearchService:
                 "(VITRINE_FUSION_HEAD=none, or no head fits its encoders)"
             )
 
-    def _fetch(self, plan: Plan, *, filters: Filters, limit: int) -> list[Hit]:
-        if len(plan.signals) == 1:
-            return self.index.search(plan.signals[0].query, filters=filters, limit=limit)
-        return self.index.hybrid(
-            [s.query for s in plan.signals],
-            fusion=plan.fusion,
-            weights=plan.weights,
-            filters=filters,
-            limit=limit,
-            candidates=self.candidates,
-        )
-
     def _run_diverse(
         self, plan: Plan, *, filters: Filters, limit: int, offset: int, diversity: float
     ) -> list[Hit]:
@@ -738,6 +773,36 @@ class SearchService:
             offset=offset,
             candidates=self.candidates,
         )
+
+
+class _SignalLists:
+    """Each signal's own ranked list for one search, searched once for the deepest list
+    asked for so far, without payloads, equal scores ordered by point id (so the fusion, and
+    so the page, does not depend on how an engine orders ties)."""
+
+    def __init__(self, index: VectorIndex, plan: Plan, filters: Filters) -> None:
+        self._index, self._plan, self._filters = index, plan, filters
+        self._depth = 0
+        self._lists: list[list[Hit]] = []
+
+    def at(self, depth: int) -> list[list[Hit]]:
+        """The lists, at least ``depth`` deep (shorter where a signal has fewer matches)."""
+        if depth > self._depth:
+            self._lists = [
+                by_score(
+                    self._index.search(s.query, filters=self._filters, limit=depth, payload=False)
+                )
+                for s in self._plan.signals
+            ]
+            self._depth = depth
+        return self._lists
+
+    def ranks(self, depth: int) -> dict[str, dict[str, SignalRank]]:
+        """Signal name -> point id -> its rank (from 1) and score in that signal's list."""
+        return {
+            signal.name: {hit.id: SignalRank(r, hit.score) for r, hit in enumerate(hits, 1)}
+            for signal, hits in zip(self._plan.signals, self.at(depth), strict=True)
+        }
 
 
 def exclude(filters: Filters, sku: str) -> Filters:

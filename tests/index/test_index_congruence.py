@@ -23,6 +23,7 @@ from backend.index.port import (
     VectorIndex,
     point_id,
 )
+from backend.search.fuse import fuse
 from tests.index.conftest import (
     BACKENDS,
     IMAGE,
@@ -116,6 +117,34 @@ def test_weighted_and_score_fusions_agree(engines, fusion, weights):
         for index in engines
     )
     assert_same_answer(edge, local)
+
+
+@pytest.mark.parametrize(
+    ("fusion", "weights"),
+    [("rrf", None), ("rrf", [2.0, 0.5, 1.0]), ("dbsf", None), ("dbsf", [3, 0, 1])],
+    ids=["rrf", "weighted-rrf", "dbsf", "weighted-dbsf"],
+)
+@pytest.mark.parametrize("filters", FILTERS, ids=["none", "category+stock", "brand+price+id"])
+def test_search_fusion_gives_each_engines_own_hybrid_answer(engines, fusion, weights, filters):
+    # Search fuses the signals' own lists itself (backend/search/fuse.py) so that explain
+    # reuses them; its ranking must be the one either engine's hybrid query gives.
+    queries = [QUERIES["text"], QUERIES["image"], UNTIED_KEYWORDS]
+    for index in engines:
+        lists = [index.search(query, filters=filters, limit=6, payload=False) for query in queries]
+        ours = fuse(lists, fusion, weights)[:4]
+        theirs = index.hybrid(
+            queries, fusion=fusion, weights=weights, filters=filters, limit=4, candidates=6
+        )
+        assert [h.id for h in ours] == [h.id for h in theirs]
+        assert [h.score for h in ours] == pytest.approx([h.score for h in theirs], abs=1e-5)
+
+
+def test_a_search_without_payloads_finds_the_same_points(engines):
+    for index in engines:
+        bare = index.search(QUERIES["text"], limit=6, payload=False)
+        full = index.search(QUERIES["text"], limit=6)
+        assert [h.id for h in bare] == [h.id for h in full]
+        assert all(not h.payload for h in bare) and all(h.payload["sku"] for h in full)
 
 
 def test_counts_agree(engines):
