@@ -49,6 +49,7 @@ class Settings:
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     search_candidates: int = 100  # per-signal candidates fused in hybrid mode
+    query_cache: int = 2048  # recent queries' vectors kept per kind (0: encode every search)
     max_searches: int = 8  # searches running at once (each uses the cores: more only queue)
     search_queue_s: float = 2.0  # how long one more waits for its turn before a 503
     hybrid_fusion: str = "dbsf"  # dbsf | rrf: how hybrid search combines its signals
@@ -102,6 +103,8 @@ class Settings:
             object.__setattr__(self, "uploads_dir", var / "uploads")
         if self.qdrant_url:
             object.__setattr__(self, "index_backend", "qdrant")
+        if self.query_cache < 0:
+            raise ValueError("VITRINE_QUERY_CACHE must be 0 (off) or more entries")
         if self.max_searches < 1 or self.search_queue_s < 0:
             raise ValueError("VITRINE_MAX_SEARCHES must be at least 1, VITRINE_SEARCH_QUEUE_S >= 0")
         if self.index_backend not in {"edge", "qdrant"}:

@@ -42,6 +42,7 @@ def search_service() -> SearchService:
         multilingual=get_multilingual(),
         coverage=defaults.coverage,
         tuning=_fitting(defaults.tuning.current()),
+        query_vectors=defaults.query_vectors,
     )
 
 

@@ -1,4 +1,5 @@
-"""Flask wiring of search: the deployment's fusion, signal weights and query glossary."""
+"""Flask wiring of search: the deployment's fusion, signal weights, query glossary and the
+cache of recent queries' vectors."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import Flask, current_app
 from backend.encoders.ext import get_encoders_of
 from backend.encoders.registry import glossary_from_settings
 from backend.errors import ConfigurationError, InvalidRequest
+from backend.search.query_cache import QueryVectors
 from backend.search.service import HeadCoverage
 from backend.search.signals import check_weights, parse_weights
 from backend.search.translate import Glossary
@@ -28,6 +30,7 @@ class SearchDefaults:
     glossary: Glossary | None
     coverage: HeadCoverage  # how much of the index the fusion head knows, shared by searches
     tuning: TuningFile  # the weights ``vitrine tune`` fitted on this catalog, if any
+    query_vectors: QueryVectors  # recent queries' vectors, shared by searches
 
 
 def init_app(app: Flask) -> None:
@@ -46,6 +49,7 @@ def init_app(app: Flask) -> None:
         glossary=glossary_from_settings(settings, text),
         coverage=HeadCoverage(),
         tuning=TuningFile(tuning_path(settings)),
+        query_vectors=QueryVectors(settings.query_cache),
     )
 
 

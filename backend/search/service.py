@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from backend.encoders.base import ImageEncoder, TextEncoder
@@ -40,6 +42,7 @@ from backend.indexing import (
 )
 from backend.search import keywords
 from backend.search.fuse import by_score, fuse
+from backend.search.query_cache import QueryVectors
 from backend.search.signals import Plan, Signal, weighted
 from backend.search.translate import Glossary
 from backend.search.tuning import LONG_QUERY_WORDS, NAMING_COVERAGE, Tuning, bucket
@@ -176,6 +179,8 @@ class SearchService:
     coverage: HeadCoverage = field(default_factory=HeadCoverage)
     # Weights fitted on this catalog (``vitrine tune``), used while they fit the collection.
     tuning: Tuning | None = None
+    # Recent queries' vectors, shared by the deployment's searches (None: encode every time).
+    query_vectors: QueryVectors | None = None
 
     # -- one call from words or a picture to hits (the evaluation harness) ------------------
 
@@ -657,15 +662,18 @@ class SearchService:
             if sparse.indices:
                 signals.append(Signal("keywords", SparseQuery(sparse, KEYWORDS_VECTOR)))
         if "text" in names or "fused" in names:
-            features = self.text_encoder.encode([english or q])
+            words = english or q
+            features = self._vector(("text", words), lambda: self.text_encoder.encode([words])[0])
             if "text" in names:
-                signals.append(Signal("text", DenseQuery(features[0], TEXT_VECTOR)))
-            if "fused" in names and self.fusion is not None:
-                fused = self.fusion.text_query(features)[0]
+                signals.append(Signal("text", DenseQuery(features, TEXT_VECTOR)))
+            if "fused" in names and (head := self.fusion) is not None:
+                fused = self._vector(
+                    ("fused", head.name, words), lambda: head.text_query(features[None])[0]
+                )
                 signals.append(Signal("fused", DenseQuery(fused, FUSED_VECTOR)))
         read = [n for n in LATER_SIGNALS if n in names]
-        if read and self.multilingual is not None:
-            vector = self.multilingual.queries([q])[0]
+        if read and (reader := self.multilingual) is not None:
+            vector = self._vector(("multilingual", q), lambda: reader.queries([q])[0])
             reading = DenseQuery(vector, MULTILINGUAL_VECTOR)
             # Names re-score the multilingual reading's candidates (they have no search graph).
             queries = {
@@ -676,6 +684,14 @@ class SearchService:
             }
             signals.extend(Signal(n, queries[n]) for n in read)
         return signals
+
+    def _vector(
+        self, key: tuple[str, ...], compute: Callable[[], NDArray[np.float32]]
+    ) -> NDArray[np.float32]:
+        """A query vector, from the deployment's cache of recent ones when it has one."""
+        if self.query_vectors is None:
+            return compute()
+        return self.query_vectors.get(key, compute)
 
     def _regloss(self, q: str, english: str | None, coverage: float) -> str | None:
         """The query's English gloss, glossed again by the senses the catalog carries when it
