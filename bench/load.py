@@ -6,7 +6,8 @@ idle and while an admin upload runs, side by side.
     .venv/bin/python bench/load.py --clients 50 --seconds 30 --token vt_... --upload-rows 600
 
 Each client sends the next query as soon as the last one is answered (a closed loop), with a
-30 s timeout; the upload run lasts as long as the upload's job. Prints searches/s, p50 / p99,
+30 s timeout; the upload run lasts as long as the upload's job (``--warmup``: seconds of load
+first, not counted). Prints searches/s, p50 / p99,
 timeouts and other errors per run, and how long the upload's job took under the searches
 against the same upload on an idle server. The upload is the demo's rows under new skus
 without pictures, removed again afterwards with ``DELETE /api/admin/products/<sku>``.
@@ -199,7 +200,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--token", help="an admin token: adds the run during an upload")
     parser.add_argument("--upload-rows", type=int, default=600)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0,
+        help="seconds of the same load first, not counted (a server's first searches of each "
+        "query encode it; later ones find its vectors cached)",
+    )
     args = parser.parse_args()
+    if args.warmup > 0:
+        load(args.base, args.clients, args.warmup)
     print("| run | searches/s | p50 ms | p99 ms | timeouts | other errors |")
     print("|---|---|---|---|---|---|")
     run, elapsed = load(args.base, args.clients, args.seconds)
