@@ -310,7 +310,9 @@ def loaded_catalog(
 @contextmanager
 def app_search(settings: Settings) -> Iterator[SearchService]:
     """The search service of the app ``create_app`` makes for these settings (the HTTP
-    routes' search path), its index and database closed on exit."""
+    routes' search path, without the cache of recent queries' vectors, so that each query's
+    time includes its encoding and modes do not share it), its index and database closed on
+    exit."""
     from backend.api.results import search_service
     from backend.app import create_app
     from backend.catalog.db import get_catalog
@@ -318,7 +320,7 @@ def app_search(settings: Settings) -> Iterator[SearchService]:
     app = create_app(settings)
     try:
         with app.app_context():
-            service = search_service()
+            service = replace(search_service(), query_vectors=None)
         yield service
     finally:
         app.extensions["vitrine_index"].close()
