@@ -9,7 +9,7 @@ inside the query and the example products are never returned.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from backend.errors import InvalidRequest, NotFound
 from backend.index.port import Filters, Hit, Mmr, RecommendQuery, StoredPoint, point_id
 from backend.indexing import FUSED_VECTOR, IMAGE_VECTOR, TEXT_VECTOR
-from backend.search.service import MAX_TIE_FETCH, PAGE_SLACK, SearchService
+from backend.search.service import SearchService, stable_page
 
 MAX_EXAMPLES = 20  # positive and negative each
 NO_FILTERS = Filters()
@@ -91,20 +91,6 @@ def check_examples(positive: Sequence[str], negative: Sequence[str]) -> None:
     both = sorted(set(positive) & set(negative))
     if both:
         raise InvalidRequest(f"a sku cannot be both positive and negative: {', '.join(both)}")
-
-
-def stable_page(fetch: Callable[[int], list[Hit]], *, limit: int, offset: int) -> list[Hit]:
-    """The page ``offset:offset + limit`` of ``fetch(n)`` (its best ``n`` hits), with ties in
-    score broken by point id, fetching deeper until the page's last tie is complete (as
-    ``SearchService`` pages search results)."""
-    end = offset + limit
-    depth = end + PAGE_SLACK
-    while True:
-        hits = sorted(fetch(depth), key=lambda hit: (-hit.score, hit.id))
-        complete = len(hits) < depth or hits[-1].score < hits[end - 1].score
-        if complete or depth >= MAX_TIE_FETCH:
-            return hits[offset:end]
-        depth = min(depth * 2, MAX_TIE_FETCH)
 
 
 def _vectors(points: Sequence[StoredPoint], name: str) -> list[np.ndarray]:

@@ -422,14 +422,7 @@ class SearchService:
 
     def _ranked(self, plan: Plan, lists: _SignalLists, *, limit: int, offset: int) -> list[Hit]:
         """The page of the plan's results, ties broken by point id."""
-        end = offset + limit
-        fetch = end + PAGE_SLACK
-        while True:
-            hits = self._fetch(plan, lists, limit=fetch)
-            complete = len(hits) < fetch or hits[-1].score < hits[end - 1].score
-            if complete or fetch >= MAX_TIE_FETCH:
-                return hits[offset:end]
-            fetch = min(fetch * 2, MAX_TIE_FETCH)
+        return stable_page(lambda n: self._fetch(plan, lists, limit=n), limit=limit, offset=offset)
 
     def _fetch(self, plan: Plan, lists: _SignalLists, *, limit: int) -> list[Hit]:
         """The plan's best ``limit`` hits: one signal's own, or the signals' lists, each at
@@ -819,6 +812,20 @@ class _SignalLists:
             signal.name: {hit.id: SignalRank(r, hit.score) for r, hit in enumerate(hits, 1)}
             for signal, hits in zip(self._plan.signals, self.at(depth), strict=True)
         }
+
+
+def stable_page(fetch: Callable[[int], list[Hit]], *, limit: int, offset: int) -> list[Hit]:
+    """The page ``offset:offset + limit`` of ``fetch(n)`` (its best ``n`` hits), with ties in
+    score broken by point id, fetching deeper until the page's last tie is complete (how search
+    and recommendations page)."""
+    end = offset + limit
+    depth = end + PAGE_SLACK
+    while True:
+        hits = sorted(fetch(depth), key=lambda hit: (-hit.score, hit.id))
+        complete = len(hits) < depth or hits[-1].score < hits[end - 1].score
+        if complete or depth >= MAX_TIE_FETCH:
+            return hits[offset:end]
+        depth = min(depth * 2, MAX_TIE_FETCH)
 
 
 def exclude(filters: Filters, sku: str) -> Filters:
