@@ -25,7 +25,9 @@ from backend.api import (
 from backend.catalog import db
 from backend.catalog import service as catalog_service
 from backend.encoders import ext as encoders_ext
+from backend.encoders.fusion import FusionHead
 from backend.index import ext as index_ext
+from backend.index.port import CollectionSpec
 from backend.indexing import collection_spec
 from backend.jobs import JobContext, JobRunner, QueuedJobs
 from backend.search import ext as search_ext
@@ -45,6 +47,13 @@ def _count_indexed(sessions: sessionmaker[Session]) -> int:
     except sa.exc.SQLAlchemyError as exc:
         log.warning("could not count the catalog's indexed products: %s", exc)
         return 0
+
+
+def _switch_head(app: Flask, head: FusionHead, spec: CollectionSpec) -> None:
+    """Serve a retrained fusion head: the index has switched to a version fused by it."""
+    app.extensions[index_ext.EXTENSION].respec(spec)
+    encoders_ext.set_fusion_of(app, head)
+    log.info("serving fusion head %s", head.name)
 
 
 def create_app(
@@ -102,9 +111,10 @@ def create_app(
         sessions=sessions,
         index=app.extensions[index_ext.EXTENSION].get,
         encoders=lambda: encoders_ext.get_encoders_of(app),
-        fusion=fusion,
+        fusion=lambda: encoders_ext.get_fusion_of(app),
         dictionary=dictionary,
         multilingual=multilingual,
+        switch_head=lambda head, spec: _switch_head(app, head, spec),
     )
     jobs_ext.init_app(app, jobs or QueuedJobs(), context)
     return app

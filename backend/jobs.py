@@ -20,7 +20,7 @@ from backend.encoders.base import ImageEncoder, TextEncoder
 from backend.encoders.fusion import FusionHead
 from backend.encoders.multilingual import MultilingualEncoder
 from backend.errors import Conflict
-from backend.index.port import VectorIndex
+from backend.index.port import CollectionSpec, VectorIndex
 from backend.search.definitions import Dictionary
 from backend.settings import Settings
 
@@ -35,9 +35,12 @@ class JobContext:
     sessions: sessionmaker[Session]
     index: Callable[[], VectorIndex]  # the app's index, opened on demand
     encoders: Callable[[], tuple[TextEncoder, ImageEncoder]]
-    fusion: FusionHead | None
+    fusion: Callable[[], FusionHead | None]  # the head served now (a refresh replaces it)
     dictionary: Dictionary | None  # definitions of product names (text vectors)
     multilingual: MultilingualEncoder | None  # the multilingual vector's encoder
+    # Serve a retrained head and the collection spec its index version was built for; None
+    # where no app serves from this process (`vitrine worker`).
+    switch_head: Callable[[FusionHead, CollectionSpec], None] | None = None
 
 
 class JobRunner(Protocol):

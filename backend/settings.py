@@ -40,7 +40,12 @@ class Settings:
     image_encoder: str = "efficientnet-lite0-gem"
     text_runtime: str = "auto"  # auto | onnx | onnx-int8 | torch
     image_runtime: str = "auto"  # auto | onnx | torch
-    fusion_head: str = "auto"  # auto (the shipped head where it fits) | none | checkpoint path
+    # auto: the head trained on this catalog (<var_dir>/heads) where there is one, else the
+    # shipped head where it fits | none | a checkpoint path
+    fusion_head: str = "auto"
+    # auto: with fusion_head=auto, a serving process trains a new head in the background when
+    # the head does not know every indexed product (after an upload), and switches to it | off
+    head_refresh: str = "auto"
     device: str = "auto"  # auto | cpu | cuda
     encode_batch_size: int = 32
     model_cache_dir: Path | None = None  # default: <var_dir>/models (exported ONNX files)
@@ -141,6 +146,8 @@ class Settings:
             raise ValueError(
                 f"VITRINE_JOB_RUNNER must be auto, thread or worker, not {self.job_runner!r}"
             )
+        if self.head_refresh not in {"auto", "off"}:
+            raise ValueError(f"VITRINE_HEAD_REFRESH must be auto or off, not {self.head_refresh!r}")
         if self.job_encoding not in {"process", "thread"}:
             raise ValueError(
                 f"VITRINE_JOB_ENCODING must be process or thread, not {self.job_encoding!r}"
@@ -187,6 +194,11 @@ class Settings:
             values[f.name] = _convert(f.name, f.type, raw)
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def heads_dir(self) -> Path:
+        """Where heads trained on this deployment's catalog are kept (``head_refresh``)."""
+        return Path(self.var_dir) / "heads"
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (derived paths are re-derived only if unset)."""

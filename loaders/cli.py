@@ -557,7 +557,7 @@ def worker(settings: Settings, once: bool, poll: float) -> None:
                 sessions=deployment.sessions,
                 index=lambda: deployment.index,
                 encoders=deployment.encoders.load,
-                fusion=deployment.encoders.fusion,
+                fusion=lambda: deployment.encoders.fusion,
                 dictionary=deployment.encoders.dictionary,
                 multilingual=deployment.encoders.multilingual,
             )

@@ -34,6 +34,7 @@ from backend.jobs import JobContext
 from backend.storage import check_free_space
 from backend.uploads import remove_upload, sweep_orphan_uploads
 from loaders.encoding import encoding_process
+from loaders.head_refresh import head_file, is_stale, refresh_head
 from loaders.images import open_images
 from loaders.pipeline import (
     Encoders,
@@ -131,14 +132,47 @@ def _encoders(context: JobContext, *, serving: bool = False) -> Encoders:
     """The deployment's encoders, head, dictionary and multilingual encoder, for a load;
     ``serving``: those of a serving process's jobs, which encode in a child process unless
     the settings' ``job_encoding`` says otherwise."""
-    child = serving and context.settings.job_encoding == "process"
+    settings, head = context.settings, context.fusion()
+    child = serving and settings.job_encoding == "process"
+    if child and head is not None and head_file(settings, head).exists():
+        # A head retrained while this process served: the child must load that one.
+        settings = settings.with_(fusion_head=str(head_file(settings, head)))
     return Encoders(
         context.encoders,
-        context.fusion,
+        head,
         context.dictionary,
         context.multilingual,
-        process=encoding_process(context.settings) if child else None,
+        process=encoding_process(settings) if child else None,
     )
+
+
+def refresh_stale_head(
+    context: JobContext, *, stop: threading.Event | None = None, serving: bool = False
+) -> bool:
+    """Retrain the fusion head and switch to it if it does not know every indexed product
+    (``loaders/head_refresh.py``); whether it did. Failures are logged: the old head serves."""
+    if context.switch_head is None:  # no app serves from this process: nothing would follow
+        return False
+    try:
+        index = context.index()
+        if not is_stale(context.settings, index, context.fusion()):
+            return False
+        log.info("the fusion head does not know every indexed product: training a new one")
+        refreshed = refresh_head(
+            context.settings,
+            sessions=context.sessions,
+            index=index,
+            encoders=_encoders(context, serving=serving),
+            stop=stop,
+        )
+    except VitrineError as exc:
+        log.warning("the fusion head was not refreshed: %s", exc.message)
+        return False
+    if refreshed is None:
+        return False
+    context.switch_head(refreshed.head, refreshed.spec)
+    log.info(refreshed.line())
+    return True
 
 
 def _finish(
@@ -246,7 +280,9 @@ def run_job(
         _finish(context, job_id, summary, failed=f"unexpected error: {exc}")
         return summary
     try:  # a note for the admin; the load itself has succeeded
-        summary.fusion_note = fusion_note(index, encoders.fusion)
+        refreshes = serving and context.switch_head is not None
+        refreshes = refreshes and (settings.fusion_head, settings.head_refresh) == ("auto", "auto")
+        summary.fusion_note = fusion_note(index, encoders.fusion, refreshes=refreshes)
     except VitrineError as exc:
         log.warning("job %s: could not count the products the fusion head knows: %s", job_id, exc)
     _finish(context, job_id, summary)
@@ -286,6 +322,7 @@ def recover_abandoned(context: JobContext, *, silent_for: timedelta | None = Non
 
 # Queued to ThreadJobs instead of a job id: index what failed or interrupted loads left pending.
 _REPAIR = "repair pending products"
+_HEAD = "refresh the fusion head"
 
 
 class ThreadJobs:
@@ -358,6 +395,7 @@ class ThreadJobs:
         except Exception:
             log.exception("upload jobs left by a previous run could not be recovered")
         self._queue.put(_REPAIR)
+        self._queue.put(_HEAD)
         self._loop()
 
     def _loop(self) -> None:
@@ -370,6 +408,11 @@ class ThreadJobs:
                 if job_id == _REPAIR:
                     with self._busy:
                         self._repair()
+                    continue
+                if job_id == _HEAD:
+                    if self._queue.empty():  # else a later job asks again
+                        with self._busy:
+                            refresh_stale_head(self._context, stop=self._stop, serving=True)
                     continue
                 with self._busy:
                     with session_scope(self._context.sessions) as session:
@@ -387,6 +430,7 @@ class ThreadJobs:
                     if catalog.get_job(session=session, job_id=job_id).state == "failed":
                         self._failed.append(job_id)
                         self._queue.put(_REPAIR)
+                self._queue.put(_HEAD)
             except JobInterrupted:
                 break
             except Exception:  # the thread must outlive any one job
@@ -430,7 +474,9 @@ class ThreadJobs:
         if self._context is None:
             raise Conflict("upload jobs have not started yet")
         if not self._busy.acquire(blocking=False):
-            raise Conflict("an upload job is running: reconcile when it has finished")
+            raise Conflict(
+                "an upload job or a fusion head refresh is running: reconcile when it has finished"
+            )
         try:
             report = reconcile(
                 sessions=self._context.sessions,

@@ -391,9 +391,12 @@ def load_into(
         return summary
 
 
-def fusion_note(index: VectorIndex, head: FusionHead | None) -> str | None:
+def fusion_note(
+    index: VectorIndex, head: FusionHead | None, *, refreshes: bool = False
+) -> str | None:
     """What to do when the fusion head was not trained on enough of the indexed products for
-    hybrid search to use it (``HEAD_COVERAGE``); None when it is used, or there is none."""
+    hybrid search to use it (``HEAD_COVERAGE``); None when it is used, or there is none.
+    ``refreshes``: this process retrains a head that knows some of them by itself."""
     from backend.search.service import HeadCoverage
 
     if head is None:
@@ -401,10 +404,14 @@ def fusion_note(index: VectorIndex, head: FusionHead | None) -> str | None:
     coverage = HeadCoverage().of(index, head)
     if coverage is None or coverage.enough:
         return None
-    return (
+    said = (
         f"note: fusion head {head.name} was trained on {coverage.known} of the "
-        f"{coverage.points} indexed products, so hybrid search leaves its fused vector out; "
-        "train one on this catalog with `vitrine train-fusion`, run "
+        f"{coverage.points} indexed products, so hybrid search leaves its fused vector out"
+    )
+    if refreshes and coverage.known > 0:
+        return f"{said} until the head this server is training on the whole catalog serves"
+    return (
+        f"{said}; train one on this catalog with `vitrine train-fusion`, run "
         "`VITRINE_FUSION_HEAD=<its checkpoint> vitrine reindex` and serve with that setting"
     )
 

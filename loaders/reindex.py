@@ -14,12 +14,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from backend.catalog import service as catalog
 from backend.catalog.db import session_scope
 from backend.errors import IndexUnavailable
-from backend.index.port import scroll
+from backend.index.port import VectorIndex, scroll
 from backend.settings import Settings
-from loaders.pipeline import Deployment, batched, opened
+from loaders.pipeline import Encoders, batched, opened
 from loaders.reconcile import reconcile, write_products
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,72 @@ class ReindexSummary:
         return text
 
 
+@dataclass(frozen=True)
+class Switched:
+    """A new collection version filled, caught up with the catalog and serving."""
+
+    indexed: int  # products the fill wrote
+    version: str | None
+    old_removed: bool
+    caught_up: int
+    pending: int
+
+
+def fill_and_switch(
+    fill: Callable[[VectorIndex], int],
+    *,
+    sessions: sessionmaker[Session],
+    index: VectorIndex,
+    version: VectorIndex,
+    encoders: Encoders,
+    settings: Settings,
+    batch_size: int = 64,
+    release_timeout: float = 30.0,
+) -> Switched:
+    """Fill ``version`` (``fill`` writes it, returning how many products), write again what
+    changed in the catalog meanwhile (content hashes), switch ``index`` to it and mark the
+    catalog indexed by it; the version is dropped if anything before the switch fails.
+
+    ``encoders`` must produce ``version``'s collection (the catch-up encodes with them)."""
+    try:
+        indexed = fill(version)
+        caught_up = 0
+        for _ in range(CATCH_UP_PASSES):
+            report = reconcile(
+                sessions=sessions,
+                index=version,
+                encoders=encoders,
+                settings=settings,
+                mark_catalog=False,
+                batch_size=batch_size,
+            )
+            caught_up += report.repaired
+            if report.clean:
+                break
+        version.optimize()
+        held = {
+            str(p.payload["sku"]): str(p.payload["content_hash"])
+            for p in scroll(version, payload=("sku", "content_hash"))
+            if "sku" in p.payload and "content_hash" in p.payload
+        }
+        name = version.info()
+    except BaseException:
+        version.drop()
+        version.close()
+        raise
+    removed = index.switch_to(version, release_timeout=release_timeout)
+    with session_scope(sessions) as session:
+        catalog.set_indexed_hashes(session=session, hashes=held)
+    pending = _final_pass(sessions, index, encoders, settings, batch_size=batch_size)
+    return Switched(
+        indexed=indexed,
+        version=name.version if name is not None else None,
+        old_removed=removed,
+        caught_up=caught_up,
+        pending=pending,
+    )
+
+
 def rebuild(
     settings: Settings,
     *,
@@ -71,9 +139,9 @@ def rebuild(
     mode) to follow the switch before leaving the old folder to it.
     """
     with opened(settings, check_collection=False, open_current=False) as deployment:
-        index, encoders = deployment.index, deployment.encoders
-        version = index.new_version(deployment.spec)
-        try:
+        encoders = deployment.encoders
+
+        def fill(version: VectorIndex) -> int:
             with session_scope(deployment.sessions) as session:
                 skus = sorted(catalog.index_states(session=session))
             if on_start is not None:
@@ -93,56 +161,47 @@ def rebuild(
                     )
                 if progress is not None:
                     progress(len(batch))
-            caught_up = 0
-            for _ in range(CATCH_UP_PASSES):
-                report = reconcile(
-                    sessions=deployment.sessions,
-                    index=version,
-                    encoders=encoders,
-                    settings=settings,
-                    mark_catalog=False,
-                    batch_size=batch_size,
-                )
-                caught_up += report.repaired
-                if report.clean:
-                    break
-            version.optimize()
-            held = {
-                str(p.payload["sku"]): str(p.payload["content_hash"])
-                for p in scroll(version, payload=("sku", "content_hash"))
-                if "sku" in p.payload and "content_hash" in p.payload
-            }
-            name = version.info()
-        except BaseException:
-            version.drop()
-            version.close()
-            raise
-        removed = index.switch_to(version, release_timeout=release_timeout)
-        with session_scope(deployment.sessions) as session:
-            catalog.set_indexed_hashes(session=session, hashes=held)
-        pending = _final_pass(deployment, settings, batch_size=batch_size)
+            return indexed
+
+        switched = fill_and_switch(
+            fill,
+            sessions=deployment.sessions,
+            index=deployment.index,
+            version=deployment.index.new_version(deployment.spec),
+            encoders=encoders,
+            settings=settings,
+            batch_size=batch_size,
+            release_timeout=release_timeout,
+        )
         return ReindexSummary(
-            indexed=indexed,
-            version=name.version if name is not None else None,
-            old_removed=removed,
-            caught_up=caught_up,
-            pending=pending,
+            indexed=switched.indexed,
+            version=switched.version,
+            old_removed=switched.old_removed,
+            caught_up=switched.caught_up,
+            pending=switched.pending,
         )
 
 
-def _final_pass(deployment: Deployment, settings: Settings, *, batch_size: int) -> int:
+def _final_pass(
+    sessions: sessionmaker[Session],
+    index: VectorIndex,
+    encoders: Encoders,
+    settings: Settings,
+    *,
+    batch_size: int,
+) -> int:
     """Reconcile the now-serving version if this process can open it; how many stay pending."""
     try:
         reconcile(
-            sessions=deployment.sessions,
-            index=deployment.index,
-            encoders=deployment.encoders,
+            sessions=sessions,
+            index=index,
+            encoders=encoders,
             settings=settings,
             batch_size=batch_size,
         )
     except IndexUnavailable as exc:  # a running server holds it: its worker reconciles
         log.info("final reconcile left to the serving process: %s", exc.message)
-        with session_scope(deployment.sessions) as session:
+        with session_scope(sessions) as session:
             total = catalog.count_products(session=session)
             return total - catalog.count_indexed(session=session)
     return 0

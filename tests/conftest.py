@@ -28,8 +28,9 @@ def model_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def settings(tmp_path, model_cache) -> Settings:
-    """Embedded defaults (SQLite file, Qdrant Edge shard) in a fresh folder."""
-    return Settings(var_dir=tmp_path / "var", model_cache_dir=model_cache)
+    """Embedded defaults (SQLite file, Qdrant Edge shard) in a fresh folder; uploads do not
+    retrain the fusion head (tests/api/test_head_refresh.py turns that on)."""
+    return Settings(var_dir=tmp_path / "var", model_cache_dir=model_cache, head_refresh="off")
 
 
 @pytest.fixture
@@ -38,6 +39,7 @@ def settings_env(settings) -> dict[str, str]:
     return {
         "VITRINE_VAR_DIR": str(settings.var_dir),
         "VITRINE_MODEL_CACHE_DIR": str(settings.model_cache_dir),
+        "VITRINE_HEAD_REFRESH": settings.head_refresh,
     }
 
 
@@ -45,7 +47,9 @@ def settings_env(settings) -> dict[str, str]:
 def demo_settings(tmp_path_factory, model_cache) -> Settings:
     """Settings of a folder where the demo catalog has been loaded once for the run."""
     settings = Settings(
-        var_dir=tmp_path_factory.mktemp("demo") / "var", model_cache_dir=model_cache
+        var_dir=tmp_path_factory.mktemp("demo") / "var",
+        model_cache_dir=model_cache,
+        head_refresh="off",
     )
     summary = load_into(settings, DEMO / "catalog.csv", DEMO / "images")
     assert summary.failed == 0, summary.errors

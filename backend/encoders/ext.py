@@ -1,4 +1,8 @@
-"""Flask wiring of the encoders: loaded once per process by name, shared by every request."""
+"""Flask wiring of the encoders: loaded once per process by name, shared by every request.
+
+The fusion head is the one part that changes while a process serves: a head retrained on the
+catalog (``loaders/head_refresh.py``) replaces it once the index holds its fused vectors.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ def init_app(app: Flask) -> None:
     settings = app.config["VITRINE_SETTINGS"]
     text, image = encoders_from_settings(settings)
     app.extensions[EXTENSION] = (text, image)
-    app.extensions[FUSION_EXTENSION] = fusion_from_settings(settings, text, image)
+    app.extensions[FUSION_EXTENSION] = [fusion_from_settings(settings, text, image)]
     app.extensions[DICTIONARY_EXTENSION] = dictionary_from_settings(settings)
     app.extensions[MULTILINGUAL_EXTENSION] = multilingual_from_settings(settings)
 
@@ -41,8 +45,13 @@ def get_encoders_of(app: Flask) -> tuple[TextEncoder, ImageEncoder]:
 
 def get_fusion_of(app: Flask) -> FusionHead | None:
     """An app's fusion head, or None when it serves without one."""
-    head: FusionHead | None = app.extensions[FUSION_EXTENSION]
+    head: FusionHead | None = app.extensions[FUSION_EXTENSION][0]
     return head
+
+
+def set_fusion_of(app: Flask, head: FusionHead) -> None:
+    """Serve ``head`` from now on (the index already holds the fused vectors it made)."""
+    app.extensions[FUSION_EXTENSION][0] = head
 
 
 def get_dictionary_of(app: Flask) -> Dictionary | None:

@@ -253,13 +253,44 @@ def load_head(path: Path) -> FusionHead:
     return head
 
 
+CURRENT_HEAD = "current.json"  # in a deployment's heads folder: the head its index was fused by
+
+
+def catalog_head(heads_dir: Path) -> Path | None:
+    """The checkpoint of the head trained on this deployment's own catalog, or None."""
+    pointer = heads_dir / CURRENT_HEAD
+    try:
+        record = json.loads(pointer.read_text(encoding="utf-8"))
+        return heads_dir / str(record["checkpoint"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        message = f"cannot read the catalog's fusion head record {pointer}: {exc}"
+        raise ConfigurationError(message) from exc
+
+
+def set_catalog_head(heads_dir: Path, checkpoint: Path) -> None:
+    """Record ``checkpoint`` (a file in ``heads_dir``) as the catalog's head (atomically)."""
+    heads_dir.mkdir(parents=True, exist_ok=True)
+    tmp = heads_dir / f".{CURRENT_HEAD}.tmp"
+    tmp.write_text(json.dumps({"checkpoint": checkpoint.name}), encoding="utf-8")
+    tmp.replace(heads_dir / CURRENT_HEAD)
+
+
 def head_for(
-    spec: str, *, text_encoder: str, text_dim: int, image_encoder: str, image_dim: int
+    spec: str,
+    *,
+    text_encoder: str,
+    text_dim: int,
+    image_encoder: str,
+    image_dim: int,
+    heads_dir: Path | None = None,
 ) -> FusionHead | None:
     """The head a ``VITRINE_FUSION_HEAD`` value names, checked against the encoders.
 
-    ``none``: no head. ``auto``: the shipped head where it fits the encoders, else none. A
-    path: that checkpoint, which must fit (``FusionHeadMismatch`` otherwise).
+    ``none``: no head. ``auto``: the head trained on the catalog (recorded in ``heads_dir``)
+    where there is one that fits the encoders, else the shipped head where it fits, else none.
+    A path: that checkpoint, which must fit (``FusionHeadMismatch`` otherwise).
     """
 
     def checked(head: FusionHead) -> FusionHead:
@@ -274,10 +305,13 @@ def head_for(
     if spec == "none":
         return None
     if spec == "auto":
-        if not DEFAULT_CHECKPOINT.exists():
-            return None
-        try:
-            return checked(load_head(DEFAULT_CHECKPOINT))
-        except FusionHeadMismatch:
-            return None
+        trained = catalog_head(heads_dir) if heads_dir is not None else None
+        for path in (trained, DEFAULT_CHECKPOINT):
+            if path is None or (path == DEFAULT_CHECKPOINT and not path.exists()):
+                continue
+            try:
+                return checked(load_head(path))
+            except FusionHeadMismatch:  # trained for other encoders than these
+                continue
+        return None
     return checked(load_head(Path(spec)))

@@ -214,6 +214,7 @@ def fusion_from_settings(
         text_dim=text.dim,
         image_encoder=image.name,
         image_dim=image.dim,
+        heads_dir=settings.heads_dir,
     )
 
 

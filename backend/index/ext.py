@@ -41,6 +41,12 @@ class IndexHandle:
         """The collection the settings ask for."""
         return self._spec
 
+    def respec(self, spec: CollectionSpec) -> None:
+        """Ask for ``spec`` from now on: the open index was switched to a version built for
+        it (a retrained fusion head), and a reopened one must be checked against it."""
+        with self._lock:
+            self._spec = spec
+
     def get(self) -> VectorIndex:
         """The open index, opening it (and checking its collection) on first use."""
         if self._index is not None:

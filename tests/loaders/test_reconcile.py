@@ -140,7 +140,7 @@ def test_the_worker_reconciles_between_jobs(deployment):
             sessions=opened_deployment.sessions,
             index=lambda: opened_deployment.index,
             encoders=opened_deployment.encoders.load,
-            fusion=opened_deployment.encoders.fusion,
+            fusion=lambda: opened_deployment.encoders.fusion,
             dictionary=opened_deployment.encoders.dictionary,
             multilingual=opened_deployment.encoders.multilingual,
         )

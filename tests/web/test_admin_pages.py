@@ -46,6 +46,7 @@ def site(tmp_path_factory, model_cache) -> Iterator[Site]:
         var_dir=tmp_path_factory.mktemp("admin-site") / "var",
         model_cache_dir=model_cache,
         url_allow_networks="127.0.0.1/32",
+        head_refresh="off",
     )
     migrate(settings.database_url)
     token = create_token(env_of(settings), "browser")
