@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.api.conftest import AdminActions, csv_bytes, demo_images, demo_rows, stop_app, zip_bytes
 
 
@@ -21,10 +23,11 @@ def head_of(client) -> dict:
     return {"points": health["points"], **health["fusion_head"]}
 
 
+@pytest.mark.parametrize("backend", ["edge", "qdrant"])
 def test_new_products_get_a_head_trained_on_them_in_the_background(
-    start_app, settings, admin_token
+    start_app, settings, admin_token, backend
 ):
-    settings = settings.with_(head_refresh="auto")
+    settings = settings.with_(head_refresh="auto", index_backend=backend)
     admin = AdminActions(start_app(settings), admin_token)
     client = admin.client
     known = demo_rows(12)
