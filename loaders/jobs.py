@@ -34,7 +34,7 @@ from backend.jobs import JobContext
 from backend.storage import check_free_space
 from backend.uploads import remove_upload, sweep_orphan_uploads
 from loaders.encoding import encoding_process
-from loaders.head_refresh import head_file, is_stale, refresh_head
+from loaders.head_refresh import is_stale, pinned, refresh_head, refreshes
 from loaders.images import open_images
 from loaders.pipeline import (
     Encoders,
@@ -132,18 +132,21 @@ def _encoders(context: JobContext, *, serving: bool = False) -> Encoders:
     """The deployment's encoders, head, dictionary and multilingual encoder, for a load;
     ``serving``: those of a serving process's jobs, which encode in a child process unless
     the settings' ``job_encoding`` says otherwise."""
-    settings, head = context.settings, context.fusion()
-    child = serving and settings.job_encoding == "process"
-    if child and head is not None and head_file(settings, head).exists():
-        # A head retrained while this process served: the child must load that one.
-        settings = settings.with_(fusion_head=str(head_file(settings, head)))
+    head = context.fusion()
+    child = serving and context.settings.job_encoding == "process"
     return Encoders(
         context.encoders,
         head,
         context.dictionary,
         context.multilingual,
-        process=encoding_process(settings) if child else None,
+        process=encoding_process(pinned(context.settings, head)) if child else None,
     )
+
+
+def _refreshes(context: JobContext) -> bool:
+    """Whether this process retrains a stale head by itself: an app serves from it (and
+    follows the switch) and the settings ask for it."""
+    return context.switch_head is not None and refreshes(context.settings)
 
 
 def refresh_stale_head(
@@ -151,7 +154,7 @@ def refresh_stale_head(
 ) -> bool:
     """Retrain the fusion head and switch to it if it does not know every indexed product
     (``loaders/head_refresh.py``); whether it did. Failures are logged: the old head serves."""
-    if context.switch_head is None:  # no app serves from this process: nothing would follow
+    if not _refreshes(context) or context.switch_head is None:
         return False
     try:
         index = context.index()
@@ -280,9 +283,9 @@ def run_job(
         _finish(context, job_id, summary, failed=f"unexpected error: {exc}")
         return summary
     try:  # a note for the admin; the load itself has succeeded
-        refreshes = serving and context.switch_head is not None
-        refreshes = refreshes and (settings.fusion_head, settings.head_refresh) == ("auto", "auto")
-        summary.fusion_note = fusion_note(index, encoders.fusion, refreshes=refreshes)
+        summary.fusion_note = fusion_note(
+            index, encoders.fusion, refreshes=serving and _refreshes(context)
+        )
     except VitrineError as exc:
         log.warning("job %s: could not count the products the fusion head knows: %s", job_id, exc)
     _finish(context, job_id, summary)
