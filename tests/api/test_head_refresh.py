@@ -66,3 +66,13 @@ def test_new_products_get_a_head_trained_on_them_in_the_background(
     assert head_of(restarted)["name"] == head["name"]
     again = restarted.get("/api/search", query_string={"q": first["title"]}).get_json()
     assert again["results"][0]["sku"] == first["sku"]
+
+
+def test_a_damaged_record_of_the_catalogs_head_stops_start_up_with_its_path(settings):
+    from backend.app import create_app
+    from backend.errors import ConfigurationError
+
+    settings.heads_dir.mkdir(parents=True)
+    (settings.heads_dir / "current.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="current.json"):
+        create_app(settings)
